@@ -1,0 +1,122 @@
+import { HTTPException } from "hono/http-exception";
+import { bodyLimit } from "hono/body-limit";
+import { compress } from "hono/compress";
+import { secureHeaders } from "hono/secure-headers";
+import { routePath } from "hono/route";
+import { createPasswordHasher } from "./auth/password.ts";
+import { authRoutes, meRoutes } from "./auth/routes.ts";
+import { createSessions } from "./auth/session.ts";
+import { createUsers } from "./auth/users.ts";
+import type { Bus } from "./bus/bus.ts";
+import type { Cache } from "./cache/cache.ts";
+import type { Database } from "./db/client.ts";
+import type { Env } from "./env.ts";
+import { AppError, errorBody, type ErrorCode } from "./http/errors.ts";
+import { createRateLimiter } from "./http/rate-limit.ts";
+import { createRouter } from "./http/router.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics/registry.ts";
+
+export interface AppState {
+  /** Migrations applied and stores connected. */
+  ready: boolean;
+  /** SIGTERM received: refuse new work, let clients go elsewhere. */
+  draining: boolean;
+}
+
+export interface AppDeps {
+  env: Env;
+  instanceId: string;
+  database: Database;
+  cache: Cache;
+  bus: Bus;
+  log: Logger;
+  metrics: Metrics;
+  state: AppState;
+}
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: "invalid_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  409: "conflict",
+  413: "payload_too_large",
+  429: "rate_limited",
+  503: "unavailable",
+};
+
+export function createApp(deps: AppDeps) {
+  const { env, database, cache, bus, log, metrics, state } = deps;
+  const sessions = createSessions(database.db, cache, env.SESSION_TTL_DAYS);
+  const users = createUsers(database.db);
+  const passwords = createPasswordHasher({ memoryKib: env.PASSWORD_MEMORY_KIB, timeCost: env.PASSWORD_TIME_COST });
+  const limiter = createRateLimiter(cache, env.RATE_LIMIT_MULTIPLIER);
+
+  const app = createRouter();
+
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const route = routePath(c);
+    metrics.httpDuration.observe(
+      { method: c.req.method, route: route === "/*" ? "unmatched" : route, status: String(c.res.status) },
+      (performance.now() - started) / 1000,
+    );
+  });
+  app.use(secureHeaders());
+  app.use("/api/*", compress({ threshold: 1024 }));
+  // Checked before anything parses the body: Content-Length first, then the stream itself.
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: env.MAX_BODY_BYTES,
+      onError: (c) => c.json(errorBody("payload_too_large", `request body over ${env.MAX_BODY_BYTES} bytes`), 413),
+    }),
+  );
+
+  app.get("/healthz", (c) => c.json({ status: "ok", instance: deps.instanceId }));
+  app.get("/readyz", async (c) => {
+    if (!state.ready || state.draining) {
+      return c.json({ status: state.draining ? "draining" : "starting", instance: deps.instanceId }, 503);
+    }
+    const checks = await Promise.allSettled([database.ping(), cache.ping(), bus.ping()]);
+    const failed = checks.some((r) => r.status === "rejected");
+    return c.json({ status: failed ? "unavailable" : "ready", instance: deps.instanceId }, failed ? 503 : 200);
+  });
+  app.get("/metrics", async (c) => {
+    c.header("content-type", metrics.registry.contentType);
+    return c.body(await metrics.registry.metrics());
+  });
+
+  app.route("/api/auth", authRoutes({ env, users, sessions, passwords, limiter }));
+  app.route("/api", meRoutes(sessions));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.doc("/api/openapi.json", {
+    openapi: "3.0.3",
+    info: { title: "Chat API", version: "1.0.0", description: "See DESIGN.md for the WebSocket protocol at /ws." },
+  });
+
+  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
+
+  app.onError((err, c) => {
+    if (err instanceof AppError) {
+      if (err.retryAfterSeconds !== undefined) {
+        c.header("Retry-After", String(err.retryAfterSeconds));
+        metrics.rateLimited.inc();
+      }
+      return c.json(errorBody(err.code, err.message, err.details), err.status);
+    }
+    if (err instanceof HTTPException && err.status < 500) {
+      const code = err.message.startsWith("Malformed JSON") ? "invalid_json" : (STATUS_CODES[err.status] ?? "invalid_request");
+      return c.json(errorBody(code, err.message || code), err.status);
+    }
+    log.error("unhandled error", { method: c.req.method, path: c.req.path, error: String(err), stack: (err as Error)?.stack });
+    return c.json(errorBody("internal", "internal server error"), 500);
+  });
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,61 @@
+import { randomBytes } from "node:crypto";
+import { and, eq, gt, isNull } from "drizzle-orm";
+import type { Cache } from "../cache/cache.ts";
+import type { Db } from "../db/client.ts";
+import { sessions, users } from "../db/schema.ts";
+import type { PublicUser } from "./users.ts";
+
+export interface AuthContext {
+  user: PublicUser & { email: string };
+  sessionId: string;
+}
+
+const CACHE_TTL_SECONDS = 60;
+const cacheKey = (tokenHash: string) => `session:${tokenHash}`;
+
+export const newToken = () => randomBytes(32).toString("base64url");
+export const hashToken = (token: string) => new Bun.CryptoHasher("sha256").update(token).digest("hex");
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,200}$/;
+
+/** Sessions live in Postgres; the cache only saves a query and is dropped on logout. */
+export function createSessions(db: Db, cache: Cache, ttlDays: number) {
+  return {
+    async create(userId: string) {
+      const token = newToken();
+      const expiresAt = new Date(Date.now() + ttlDays * 86_400_000);
+      const [row] = await db
+        .insert(sessions)
+        .values({ userId, tokenHash: hashToken(token), expiresAt })
+        .returning({ id: sessions.id });
+      return { token, sessionId: row!.id, expiresAt };
+    },
+
+    async resolve(token: string): Promise<AuthContext | null> {
+      if (!TOKEN_SHAPE.test(token)) return null;
+      const tokenHash = hashToken(token);
+      const cached = await cache.get(cacheKey(tokenHash));
+      if (cached) return JSON.parse(cached) as AuthContext;
+      const [row] = await db
+        .select({ sessionId: sessions.id, id: users.id, email: users.email, username: users.username })
+        .from(sessions)
+        .innerJoin(users, eq(users.id, sessions.userId))
+        .where(and(eq(sessions.tokenHash, tokenHash), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date())))
+        .limit(1);
+      if (!row) return null;
+      const auth: AuthContext = { sessionId: row.sessionId, user: { id: row.id, email: row.email, username: row.username } };
+      await cache.set(cacheKey(tokenHash), JSON.stringify(auth), CACHE_TTL_SECONDS);
+      return auth;
+    },
+
+    async revoke(token: string) {
+      const tokenHash = hashToken(token);
+      await db
+        .update(sessions)
+        .set({ revokedAt: new Date() })
+        .where(and(eq(sessions.tokenHash, tokenHash), isNull(sessions.revokedAt)));
+      await cache.del(cacheKey(tokenHash));
+    },
+  };
+}
+
+export type Sessions = ReturnType<typeof createSessions>;

@@ -1,0 +1,39 @@
+import { eq, sql } from "drizzle-orm";
+import type { Db } from "../db/client.ts";
+import { users } from "../db/schema.ts";
+import { conflict, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
+
+export interface PublicUser {
+  id: string;
+  username: string;
+}
+
+export function createUsers(db: Db) {
+  return {
+    async create(input: { email: string; username: string; passwordHash: string }) {
+      try {
+        const [row] = await db
+          .insert(users)
+          .values(input)
+          .returning({ id: users.id, email: users.email, username: users.username });
+        return row!;
+      } catch (err) {
+        const { code, constraint } = pgError(err);
+        if (code !== UNIQUE_VIOLATION) throw err;
+        const field = constraint?.includes("email") ? "email" : "username";
+        throw conflict(`${field} is already taken`, [{ field, message: "already taken" }]);
+      }
+    },
+
+    async findByEmail(email: string) {
+      const [row] = await db
+        .select()
+        .from(users)
+        .where(eq(sql`lower(${users.email})`, email.toLowerCase()))
+        .limit(1);
+      return row;
+    },
+  };
+}
+
+export type Users = ReturnType<typeof createUsers>;

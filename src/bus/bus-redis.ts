@@ -1,0 +1,43 @@
+import type Redis from "ioredis";
+import type { Bus, BusHandler } from "./bus.ts";
+
+/**
+ * Redis Pub/Sub bridge. `publisher` is the instance's command connection;
+ * `subscriber` is a dedicated connection (ioredis resubscribes it after a reconnect).
+ */
+export function createRedisBus(publisher: Redis, subscriber: Redis, prefix = ""): Bus {
+  const handlers = new Map<string, Set<BusHandler>>();
+  subscriber.on("messageBuffer", (channelBuf: Buffer, payload: Buffer) => {
+    const set = handlers.get(channelBuf.toString().slice(prefix.length));
+    if (!set) return;
+    const text = payload.toString();
+    for (const handler of set) handler(text);
+  });
+
+  return {
+    async publish(channel, payload) {
+      await publisher.publish(prefix + channel, payload);
+    },
+    async subscribe(channel, handler) {
+      let set = handlers.get(channel);
+      if (!set) {
+        handlers.set(channel, (set = new Set()));
+        await subscriber.subscribe(prefix + channel);
+      }
+      set.add(handler);
+      return async () => {
+        set.delete(handler);
+        if (set.size === 0 && handlers.get(channel) === set) {
+          handlers.delete(channel);
+          await subscriber.unsubscribe(prefix + channel);
+        }
+      };
+    },
+    async ping() {
+      await publisher.ping();
+    },
+    async close() {
+      handlers.clear();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import type { Cache } from "./cache.ts";
+
+/** One process's cache: the `bun dev` default when REDIS_URL is unset. */
+export function createMemoryCache(now: () => number = Date.now): Cache {
+  const entries = new Map<string, { value: string; expiresAt: number }>();
+
+  const live = (key: string) => {
+    const entry = entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= now()) {
+      entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  };
+
+  // Expired keys that are never read again are swept now and then.
+  const sweeper = setInterval(() => {
+    const t = now();
+    for (const [key, entry] of entries) if (entry.expiresAt <= t) entries.delete(key);
+  }, 30_000);
+  sweeper.unref?.();
+
+  return {
+    async get(key) {
+      return live(key)?.value ?? null;
+    },
+    async set(key, value, ttlSeconds) {
+      entries.set(key, { value, expiresAt: now() + ttlSeconds * 1000 });
+    },
+    async del(...keys) {
+      for (const key of keys) entries.delete(key);
+    },
+    async hit(key, windowSeconds) {
+      const entry = live(key);
+      if (!entry) {
+        const expiresAt = now() + windowSeconds * 1000;
+        entries.set(key, { value: "1", expiresAt });
+        return { count: 1, resetInSeconds: windowSeconds };
+      }
+      const count = Number(entry.value) + 1;
+      entry.value = String(count);
+      return { count, resetInSeconds: Math.max(1, Math.ceil((entry.expiresAt - now()) / 1000)) };
+    },
+    async ping() {},
+    async close() {
+      clearInterval(sweeper);
+      entries.clear();
+    },
+  };
+}

@@ -1,0 +1,10 @@
+/** Shared key-value state: API cache, session cache, rate-limit counters. */
+export interface Cache {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  del(...keys: string[]): Promise<void>;
+  /** Increments a counter that expires `windowSeconds` after its first increment. */
+  hit(key: string, windowSeconds: number): Promise<{ count: number; resetInSeconds: number }>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,101 @@
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { sql } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { schema } from "./schema.ts";
+import { lockDataDir } from "./data-dir-lock.ts";
+
+export type Schema = typeof schema;
+/** Either driver: postgres.js against a server, or PGlite embedded. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+export interface Database {
+  db: Db;
+  driver: "postgres" | "pglite";
+  /** Apply pending migrations; safe when several processes call it at once. */
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const MIGRATIONS_DIR = resolve(import.meta.dir, "../../drizzle");
+
+// Any fixed 64-bit number, shared by every instance of this app.
+const MIGRATION_LOCK_KEY = 7_305_182_240_915_123n;
+
+export interface DatabaseOptions {
+  url?: string;
+  dataDir: string;
+  poolSize: number;
+  /** PGlite only: keep the data in memory (tests). */
+  inMemory?: boolean;
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  return opts.url ? openPostgres(opts.url, opts.poolSize) : openPglite(opts);
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  const { default: postgres } = await import("postgres");
+  const { drizzle } = await import("drizzle-orm/postgres-js");
+  const { migrate } = await import("drizzle-orm/postgres-js/migrator");
+  const client = postgres(url, { max: poolSize, onnotice: () => {}, connect_timeout: 10 });
+  const db = drizzle(client, { schema }) as unknown as Db;
+  return {
+    db,
+    driver: "postgres",
+    async migrate() {
+      // The advisory lock lives on one dedicated connection, never a pooled one.
+      const lockConn = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await lockConn`select pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
+        await migrate(drizzle(lockConn), { migrationsFolder: MIGRATIONS_DIR });
+        await lockConn`select pg_advisory_unlock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
+      } finally {
+        await lockConn.end({ timeout: 5 });
+      }
+    },
+    async ping() {
+      await client`select 1`;
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+async function openPglite(opts: DatabaseOptions): Promise<Database> {
+  const { PGlite } = await import("@electric-sql/pglite");
+  const { drizzle } = await import("drizzle-orm/pglite");
+  const { migrate } = await import("drizzle-orm/pglite/migrator");
+  let release = () => {};
+  let dataDir: string | undefined;
+  if (!opts.inMemory) {
+    const dir = resolve(opts.dataDir);
+    mkdirSync(dir, { recursive: true });
+    release = lockDataDir(dir);
+    dataDir = join(dir, "pglite");
+  }
+  try {
+    const client = await PGlite.create(dataDir ? { dataDir } : {});
+    const db = drizzle(client, { schema }) as unknown as Db;
+    return {
+      db,
+      driver: "pglite",
+      async migrate() {
+        await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
+      },
+      async ping() {
+        await db.execute(sql`select 1`);
+      },
+      async close() {
+        await client.close();
+        release();
+      },
+    };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}

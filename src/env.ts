@@ -1,0 +1,75 @@
+import { z } from "zod";
+
+// The one reader of process.env. Everything else receives an `Env` value.
+
+const optionalUrl = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .transform((v) => (v === "" ? undefined : v))
+    .pipe(
+      z
+        .string()
+        .refine((v) => protocols.some((p) => v.startsWith(`${p}://`)), {
+          message: `must start with ${protocols.map((p) => `${p}://`).join(" or ")}`,
+        })
+        .optional(),
+    )
+    .optional();
+
+const int = (def: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: int(3000, 0, 65535),
+  HOST: z.string().default("0.0.0.0"),
+  DATABASE_URL: optionalUrl(["postgres", "postgresql"]),
+  REDIS_URL: optionalUrl(["redis", "rediss"]),
+  DATA_DIR: z.string().min(1).default("./.data"),
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - only (1-64)")
+    .optional(),
+  ALLOWED_ORIGINS: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
+  DB_POOL_SIZE: int(10, 1, 500),
+  // OWASP's floor for argon2id: 19 MiB of memory, 2 iterations.
+  PASSWORD_MEMORY_KIB: int(19_456, 19_456, 1_048_576),
+  PASSWORD_TIME_COST: int(2, 2, 20),
+  SESSION_TTL_DAYS: int(30, 1, 365),
+  COOKIE_SECURE: z
+    .enum(["true", "false", "auto"])
+    .default("auto")
+    .transform((v) => v),
+  MAX_BODY_BYTES: int(1_048_576, 1024, 16 * 1_048_576),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class EnvError extends Error {}
+
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const result = envSchema.safeParse(source);
+  if (!result.success) {
+    const lines = result.error.issues.map(
+      (i) => `  ${i.path.join(".") || "(env)"}: ${i.message}`,
+    );
+    throw new EnvError(`Invalid environment:\n${lines.join("\n")}`);
+  }
+  return result.data;
+}
+
+/** Reads the process environment; `overrides` win (tests and scripts use them). */
+export function loadEnv(overrides: Record<string, string | undefined> = {}): Env {
+  return parseEnv({ ...process.env, ...overrides });
+}

@@ -1,0 +1,25 @@
+import type { Cache } from "../cache/cache.ts";
+import { AppError } from "./errors.ts";
+
+export interface Limit {
+  /** Allowed hits per window before RATE_LIMIT_MULTIPLIER is applied. */
+  max: number;
+  windowSeconds: number;
+}
+
+/** Fixed-window counters in the shared cache: the same limit holds across instances. */
+export function createRateLimiter(cache: Cache, multiplier: number) {
+  return {
+    async consume(key: string, limit: Limit) {
+      const { count, resetInSeconds } = await cache.hit(`rl:${key}`, limit.windowSeconds);
+      if (count > Math.ceil(limit.max * multiplier)) {
+        throw new AppError(429, "rate_limited", "too many requests, slow down", undefined, resetInSeconds);
+      }
+    },
+    async reset(key: string) {
+      await cache.del(`rl:${key}`);
+    },
+  };
+}
+
+export type RateLimiter = ReturnType<typeof createRateLimiter>;

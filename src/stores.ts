@@ -1,0 +1,66 @@
+import Redis from "ioredis";
+import { createMemoryBus } from "./bus/bus-memory.ts";
+import { createRedisBus } from "./bus/bus-redis.ts";
+import type { Bus } from "./bus/bus.ts";
+import { createMemoryCache } from "./cache/cache-memory.ts";
+import { createRedisCache } from "./cache/cache-redis.ts";
+import type { Cache } from "./cache/cache.ts";
+import { openDatabase, type Database } from "./db/client.ts";
+import type { Env } from "./env.ts";
+
+export interface Stores {
+  database: Database;
+  cache: Cache;
+  bus: Bus;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** Namespaces every Redis key and channel (tests share one Redis). */
+  redisPrefix?: string;
+  /** PGlite only: keep data in memory. */
+  inMemory?: boolean;
+}
+
+/** Postgres or PGlite, Redis or in-process: chosen by DATABASE_URL and REDIS_URL alone. */
+export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Stores> {
+  const database = await openDatabase({
+    url: env.DATABASE_URL,
+    dataDir: env.DATA_DIR,
+    poolSize: env.DB_POOL_SIZE,
+    inMemory: opts.inMemory,
+  });
+  if (!env.REDIS_URL) {
+    const cache = createMemoryCache();
+    const bus = createMemoryBus();
+    return {
+      database,
+      cache,
+      bus,
+      async close() {
+        await Promise.allSettled([bus.close(), cache.close()]);
+        await database.close();
+      },
+    };
+  }
+  const prefix = opts.redisPrefix ?? "";
+  const redisOptions = { maxRetriesPerRequest: 2, connectTimeout: 5_000, lazyConnect: false };
+  const commands = new Redis(env.REDIS_URL, redisOptions);
+  const subscriber = new Redis(env.REDIS_URL, { ...redisOptions, maxRetriesPerRequest: null });
+  // Errors surface through failed commands and /readyz; ioredis reconnects by itself.
+  commands.on("error", () => {});
+  subscriber.on("error", () => {});
+  const cache = createRedisCache(commands, prefix);
+  const bus = createRedisBus(commands, subscriber, prefix);
+  return {
+    database,
+    cache,
+    bus,
+    async close() {
+      await bus.close();
+      subscriber.disconnect();
+      await commands.quit().catch(() => commands.disconnect());
+      await database.close();
+    },
+  };
+}

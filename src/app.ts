@@ -75,6 +75,17 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
+  // Bodies are JSON whatever Content-Type says (fetch sends strings as text/plain).
+  app.use("/api/*", async (c, next) => {
+    const type = c.req.header("content-type");
+    if (c.req.method !== "GET" && c.req.method !== "HEAD" && !(type && /json/i.test(type))) {
+      const headers = new Headers(c.req.raw.headers);
+      headers.set("content-type", "application/json");
+      c.req.raw = new Request(c.req.raw, { headers });
+    }
+    await next();
+  });
+
   app.get("/healthz", (c) => c.json({ status: "ok", instance: deps.instanceId }));
   app.get("/readyz", async (c) => {
     if (!state.ready || state.draining) {

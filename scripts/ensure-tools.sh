@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the app and its tests need when it is missing: Bun from npm,
+# PostgreSQL and Redis from Debian's packages. Safe to run again.
+set -euo pipefail
+
+BUN_VERSION="${BUN_VERSION:-1.4.5}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+if ! command -v bun >/dev/null 2>&1; then
+  echo "[setup] installing bun@${BUN_VERSION} from npm" >&2
+  npm install -g "bun@${BUN_VERSION}" >&2
+fi
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq >&2; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+need_services="${1:-}"
+if [ "$need_services" = "--services" ]; then
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    echo "[setup] installing postgresql" >&2
+    apt_install postgresql
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "[setup] installing redis-server" >&2
+    apt_install redis-server
+  fi
+fi

@@ -1,0 +1,123 @@
+// Throwaway PostgreSQL and Redis servers on free loopback ports, under a temp dir.
+// Used by the test runner, the cluster script and the benchmarks; never touches
+// a developer's own databases.
+import { chownSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+export interface Service {
+  url: string;
+  port: number;
+  process: Subprocess;
+  stop(): Promise<void>;
+}
+
+export function freePort(): number {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const { port } = listener;
+  listener.stop(true);
+  return port;
+}
+
+function postgresBin(name: string): string {
+  const root = "/usr/lib/postgresql";
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const v of versions) {
+    const path = join(root, v, "bin", name);
+    if (existsSync(path)) return path;
+  }
+  const onPath = Bun.which(name);
+  if (onPath) return onPath;
+  throw new Error(`${name} not found: run scripts/ensure-tools.sh --services`);
+}
+
+const isRoot = process.getuid?.() === 0;
+// initdb and postgres refuse to run as root: drop to the postgres user.
+const asPostgres = (cmd: string[]) => (isRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
+
+async function waitFor(check: () => Promise<boolean>, what: string, proc: Subprocess, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}`);
+    if (await check().catch(() => false)) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`${what} did not become ready in ${timeoutMs} ms`);
+}
+
+async function stopProcess(proc: Subprocess, signal: NodeJS.Signals = "SIGTERM") {
+  if (proc.exitCode !== null || proc.signalCode) return;
+  proc.kill(signal);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+  await proc.exited;
+  clearTimeout(timer);
+}
+
+export async function startPostgres(dir: string, opts: { maxConnections?: number } = {}): Promise<Service> {
+  const data = join(dir, "pg-data");
+  const sockets = join(dir, "pg-sock");
+  mkdirSync(data, { recursive: true });
+  mkdirSync(sockets, { recursive: true });
+  if (isRoot) {
+    const { uid, gid } = await postgresUser();
+    for (const d of [dir, data, sockets]) chownSync(d, uid, gid);
+  }
+  const init = Bun.spawnSync(
+    asPostgres([postgresBin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]),
+    { stdout: "ignore", stderr: "pipe" },
+  );
+  if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
+  const port = freePort();
+  const proc = Bun.spawn(
+    asPostgres([
+      postgresBin("postgres"),
+      "-D", data,
+      "-p", String(port),
+      "-k", sockets,
+      "-c", "listen_addresses=127.0.0.1",
+      "-c", `max_connections=${opts.maxConnections ?? 300}`,
+      "-c", "fsync=off",
+      "-c", "synchronous_commit=off",
+      "-c", "full_page_writes=off",
+      "-c", "shared_buffers=128MB",
+    ]),
+    { stdout: "ignore", stderr: "ignore" },
+  );
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const isReady = postgresBin("pg_isready");
+  await waitFor(
+    async () => Bun.spawnSync([isReady, "-h", "127.0.0.1", "-p", String(port), "-U", "postgres"]).exitCode === 0,
+    "postgres",
+    proc,
+  );
+  // SIGINT is Postgres's fast shutdown.
+  return { url, port, process: proc, stop: () => stopProcess(proc, "SIGINT") };
+}
+
+async function postgresUser() {
+  const line = (await Bun.file("/etc/passwd").text()).split("\n").find((l) => l.startsWith("postgres:"));
+  if (!line) throw new Error("no postgres user: install postgresql (scripts/ensure-tools.sh --services)");
+  const [, , uid, gid] = line.split(":");
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+export async function startRedis(dir: string): Promise<Service> {
+  const port = freePort();
+  const server = Bun.which("redis-server") ?? "/usr/bin/redis-server";
+  const proc = Bun.spawn(
+    [server, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+      "--daemonize", "no", "--protected-mode", "no", "--maxclients", "20000"],
+    { stdout: "ignore", stderr: "ignore" },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      socket.end();
+      return true;
+    },
+    "redis",
+    proc,
+  );
+  return { url, port, process: proc, stop: () => stopProcess(proc) };
+}

@@ -1,0 +1,230 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createTestApp, newAccount, registerUser, type Driver, type TestApp } from "../../test/support/test-app.ts";
+
+for (const driver of ["postgres", "pglite"] as Driver[]) {
+  describe(`accounts on ${driver}`, () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp(driver);
+    });
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    test("register returns the user, a URL-safe token and a session cookie", async () => {
+      const account = newAccount();
+      const res = await t.call("POST", "/api/auth/register", { body: account });
+      expect(res.status).toBe(201);
+      expect(res.body.user).toEqual({ id: expect.any(String), email: account.email, username: account.username });
+      expect(res.body.token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+      const cookie = res.headers.get("set-cookie") ?? "";
+      expect(cookie).toContain(`chat_session=${res.body.token}`);
+      expect(cookie).toContain("HttpOnly");
+      expect(cookie).toContain("SameSite=Lax");
+    });
+
+    test("login, me by bearer and by cookie, logout revokes", async () => {
+      const user = await registerUser(t);
+      const login = await t.call("POST", "/api/auth/login", { body: { email: user.email.toUpperCase(), password: user.password } });
+      expect(login.status).toBe(200);
+      expect(login.body.user.id).toBe(user.id);
+      const token = login.body.token as string;
+      expect(token).not.toBe(user.token);
+
+      const me = await t.call("GET", "/api/me", { token });
+      expect(me.status).toBe(200);
+      expect(me.body).toEqual({ user: { id: user.id, email: user.email, username: user.username } });
+      const byCookie = await t.call("GET", "/api/me", { headers: { cookie: `chat_session=${token}` } });
+      expect(byCookie.status).toBe(200);
+
+      const out = await t.call("POST", "/api/auth/logout", { token });
+      expect(out.status).toBe(204);
+      expect((await t.call("GET", "/api/me", { token })).status).toBe(401);
+      expect((await t.call("GET", "/api/me", { headers: { cookie: `chat_session=${token}` } })).status).toBe(401);
+      expect((await t.call("POST", "/api/auth/logout", { token })).status).toBe(401);
+      // The other session of the same user is untouched.
+      expect((await t.call("GET", "/api/me", { token: user.token })).status).toBe(200);
+    });
+
+    test("unknown email and wrong password answer alike", async () => {
+      const user = await registerUser(t);
+      const wrong = await t.call("POST", "/api/auth/login", { body: { email: user.email, password: "not the password" } });
+      const unknown = await t.call("POST", "/api/auth/login", { body: { email: `nobody-${user.email}`, password: "whatever1" } });
+      expect(wrong.status).toBe(401);
+      expect(unknown.status).toBe(401);
+      expect(unknown.body).toEqual(wrong.body);
+      expect(wrong.body.error.code).toBe("unauthorized");
+    });
+
+    test("duplicate email or username (any case) is 409 naming the field", async () => {
+      const user = await registerUser(t);
+      const sameEmail = await t.call("POST", "/api/auth/register", {
+        body: { ...newAccount(), email: user.email.toUpperCase() },
+      });
+      expect(sameEmail.status).toBe(409);
+      expect(sameEmail.body.error.code).toBe("conflict");
+      expect(sameEmail.body.error.details).toEqual([{ field: "email", message: expect.any(String) }]);
+      const sameName = await t.call("POST", "/api/auth/register", {
+        body: { ...newAccount(), username: user.username.toUpperCase() },
+      });
+      expect(sameName.status).toBe(409);
+      expect(sameName.body.error.details[0].field).toBe("username");
+    });
+
+    test("a missing, malformed or unknown token is 401", async () => {
+      for (const headers of [{}, { authorization: "Bearer" }, { authorization: "Basic abc" }, { authorization: "Bearer nope" }, { authorization: `Bearer ${"x".repeat(43)}` }]) {
+        const res = await t.call("GET", "/api/me", { headers });
+        expect(res.status).toBe(401);
+        expect(res.body.error.code).toBe("unauthorized");
+      }
+    });
+  });
+}
+
+describe("validation and errors", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp("postgres");
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const cases: [string, unknown, string[]][] = [
+    ["empty body", {}, ["email", "username", "password"]],
+    ["bad email", { ...newAccount(), email: "not-an-email" }, ["email"]],
+    ["short username", { ...newAccount(), username: "ab" }, ["username"]],
+    ["long username", { ...newAccount(), username: "a".repeat(33) }, ["username"]],
+    ["username with spaces", { ...newAccount(), username: "a b c" }, ["username"]],
+    ["short password", { ...newAccount(), password: "short" }, ["password"]],
+    ["wrong types", { email: 1, username: [], password: null }, ["email", "username", "password"]],
+    ["unknown field", { ...newAccount(), admin: true }, ["(body)"]],
+  ];
+  for (const [name, body, fields] of cases) {
+    test(`register: ${name} is 400 listing every invalid field`, async () => {
+      const res = await t.call("POST", "/api/auth/register", { body });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe("invalid_request");
+      const named = (res.body.error.details as { field: string }[]).map((d) => d.field).sort();
+      expect(named).toEqual([...fields].sort());
+    });
+  }
+
+  test("malformed JSON is 400 invalid_json", async () => {
+    const res = await t.call("POST", "/api/auth/login", { body: "{not json" });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("invalid_json");
+  });
+
+  test("bodies are read as JSON whatever the Content-Type; a missing body is 400", async () => {
+    const form = await t.call("POST", "/api/auth/login", { body: "email=a", headers: { "content-type": "text/plain" } });
+    expect(form.status).toBe(400);
+    expect(form.body.error.code).toBe("invalid_json");
+    const user = await registerUser(t);
+    const plain = await t.call("POST", "/api/auth/login", {
+      body: JSON.stringify({ email: user.email, password: user.password }),
+      headers: { "content-type": "text/plain;charset=UTF-8" },
+    });
+    expect(plain.status).toBe(200);
+    const empty = await t.call("POST", "/api/auth/register");
+    expect(empty.status).toBe(400);
+  });
+
+  test("a body over 1 MiB is 413 before parsing", async () => {
+    const res = await t.call("POST", "/api/auth/register", { body: `{"email":"${"a".repeat(1_100_000)}"}` });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe("payload_too_large");
+  });
+
+  test("unknown API routes are 404 JSON", async () => {
+    const res = await t.call("GET", "/api/does-not-exist");
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe("not_found");
+    expect((await t.call("DELETE", "/api/me")).status).toBe(404);
+  });
+
+  test("health, readiness and draining", async () => {
+    expect((await t.call("GET", "/healthz")).status).toBe(200);
+    expect((await t.call("GET", "/readyz")).status).toBe(200);
+    t.state.draining = true;
+    const draining = await t.call("GET", "/readyz");
+    t.state.draining = false;
+    expect(draining.status).toBe(503);
+    expect(draining.body.status).toBe("draining");
+    expect((await t.call("GET", "/healthz")).status).toBe(200);
+  });
+
+  test("openapi document lists the full /api paths", async () => {
+    const res = await t.call("GET", "/api/openapi.json");
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toStartWith("3.");
+    expect(Object.keys(res.body.paths)).toEqual(
+      expect.arrayContaining(["/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me"]),
+    );
+  });
+
+  test("metrics are exposed in Prometheus format", async () => {
+    await t.call("GET", "/healthz");
+    const res = await t.call("GET", "/metrics");
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/^http_request_duration_seconds_count\{[^}]*route="\/healthz",status="200"\} [1-9]/m);
+  });
+});
+
+describe("across instances and limits", () => {
+  test("logout on one instance revokes the token on another at once", async () => {
+    const a = await createTestApp("postgres");
+    const b = await createTestApp("postgres", { DATABASE_URL: a.env.DATABASE_URL! }, { redisPrefix: a.redisPrefix });
+    try {
+      const user = await registerUser(a);
+      // Warm b's session cache first: revocation must not wait for it to expire.
+      expect((await b.call("GET", "/api/me", { token: user.token })).status).toBe(200);
+      expect((await a.call("POST", "/api/auth/logout", { token: user.token })).status).toBe(204);
+      expect((await b.call("GET", "/api/me", { token: user.token })).status).toBe(401);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test("failed logins are limited per account with 429 and Retry-After", async () => {
+    const t = await createTestApp("postgres");
+    try {
+      const user = await registerUser(t);
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++) {
+        const ip = `10.0.0.${i}`; // different addresses: the per-account limit still holds
+        const res = await t.call("POST", "/api/auth/login", {
+          body: { email: user.email, password: "wrong password" },
+          headers: { "x-forwarded-for": ip },
+        });
+        statuses.push(res.status);
+        if (res.status === 429) {
+          expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+          expect(res.body.error.code).toBe("rate_limited");
+        }
+      }
+      expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+      expect(statuses[10]).toBe(429);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test("logins are limited per address, scaled by RATE_LIMIT_MULTIPLIER", async () => {
+    const t = await createTestApp("postgres", { RATE_LIMIT_MULTIPLIER: "0.1" });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await t.call("POST", "/api/auth/login", {
+          body: { email: `nobody${i}@example.com`, password: "whatever1" },
+          headers: { "x-forwarded-for": "192.0.2.7" },
+        });
+        statuses.push(res.status);
+      }
+      // 30 per minute x 0.1 = 3.
+      expect(statuses).toEqual([401, 401, 401, 429]);
+    } finally {
+      await t.close();
+    }
+  });
+});

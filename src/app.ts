@@ -11,6 +11,7 @@ import type { Bus } from "./bus/bus.ts";
 import type { Cache } from "./cache/cache.ts";
 import type { Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
+import type { DomainEvents } from "./events.ts";
 import { AppError, errorBody, type ErrorCode } from "./http/errors.ts";
 import { createRateLimiter } from "./http/rate-limit.ts";
 import { createRouter } from "./http/router.ts";
@@ -30,6 +31,8 @@ export interface AppDeps {
   database: Database;
   cache: Cache;
   bus: Bus;
+  /** After-commit facts of this process (see events.ts). */
+  events: DomainEvents;
   log: Logger;
   metrics: Metrics;
   state: AppState;
@@ -100,7 +103,14 @@ export function createApp(deps: AppDeps) {
     return c.body(await metrics.registry.metrics());
   });
 
-  app.route("/api/auth", authRoutes({ env, users, sessions, passwords, limiter }));
+  app.route("/api/auth", authRoutes({
+      env,
+      users,
+      sessions,
+      passwords,
+      limiter,
+      onSessionRevoked: (sessionId, userId) => deps.events.emit({ type: "session.revoked", sessionId, userId }),
+    }));
   app.route("/api", meRoutes(sessions));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });

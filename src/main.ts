@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { createApp, type AppState } from "./app.ts";
 import { DataDirLockedError } from "./db/data-dir-lock.ts";
+import { createDomainEvents } from "./events.ts";
 import { EnvError, loadEnv, type Env } from "./env.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics/registry.ts";
@@ -31,7 +32,8 @@ if (env.DATABASE_URL && !env.REDIS_URL) {
   log.warn("DATABASE_URL without REDIS_URL: events stay in this process; run several instances only with Redis");
 }
 
-const app = createApp({ env, instanceId, log, state, metrics: createMetrics(instanceId), ...stores });
+const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
+const app = createApp({ env, instanceId, log, state, events, metrics: createMetrics(instanceId), ...stores });
 
 const server = Bun.serve({
   port: env.PORT,

@@ -72,7 +72,7 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
     });
 
     test("a missing, malformed or unknown token is 401", async () => {
-      for (const headers of [{}, { authorization: "Bearer" }, { authorization: "Basic abc" }, { authorization: "Bearer nope" }, { authorization: `Bearer ${"x".repeat(43)}` }]) {
+      for (const headers of [{} as Record<string, string>, { authorization: "Bearer" }, { authorization: "Basic abc" }, { authorization: "Bearer nope" }, { authorization: `Bearer ${"x".repeat(43)}` }]) {
         const res = await t.call("GET", "/api/me", { headers });
         expect(res.status).toBe(401);
         expect(res.body.error.code).toBe("unauthorized");

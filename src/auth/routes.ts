@@ -56,7 +56,7 @@ export interface AuthDeps {
   passwords: PasswordHasher;
   limiter: RateLimiter;
   /** Told after a logout, so every instance can close that session's sockets. */
-  onSessionRevoked?: (sessionId: string) => Promise<void> | void;
+  onSessionRevoked?: (sessionId: string, userId: string) => void;
 }
 
 const LIMITS = {
@@ -104,7 +104,8 @@ export function authRoutes(deps: AuthDeps) {
       const token = tokenFrom(c);
       if (!token) throw new AppError(401, "unauthorized", "authentication required");
       await sessions.revoke(token);
-      await deps.onSessionRevoked?.(c.get("auth").sessionId);
+      const { sessionId, user } = c.get("auth");
+      deps.onSessionRevoked?.(sessionId, user.id);
       deleteCookie(c, SESSION_COOKIE, { path: "/" });
       return c.body(null, 204);
     });

@@ -3,6 +3,7 @@
 import postgres from "postgres";
 import { createApp, type AppState } from "../../src/app.ts";
 import { loadEnv, type Env } from "../../src/env.ts";
+import { createDomainEvents, type DomainEvents } from "../../src/events.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
 import { openStores, type Stores } from "../../src/stores.ts";
@@ -40,6 +41,7 @@ export interface TestApp {
   redisPrefix: string;
   stores: Stores;
   state: AppState;
+  events: DomainEvents;
   /** JSON request helper: returns status, headers and parsed body. */
   call(method: string, path: string, opts?: { body?: unknown; token?: string; headers?: Record<string, string> }): Promise<{
     status: number;
@@ -69,12 +71,16 @@ export async function createTestApp(
   const stores = await openStores(env, { redisPrefix, inMemory: driver === "pglite" });
   await stores.database.migrate();
   const state: AppState = { ready: true, draining: false };
+  const events = createDomainEvents((err) => {
+    throw err;
+  });
   const app = createApp({
     env,
     instanceId: `test-${suffix()}`,
     log: createLogger("silent"),
     metrics: createMetrics("test"),
     state,
+    events,
     ...stores,
   });
   return {
@@ -83,6 +89,7 @@ export async function createTestApp(
     redisPrefix,
     stores,
     state,
+    events,
     async call(method, path, opts = {}) {
       const headers: Record<string, string> = { ...opts.headers };
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;

@@ -1,0 +1,145 @@
+// The wire contract shared by the server, the web client and the tests:
+// the public entities, and every WebSocket frame in both directions.
+// Plain zod (no server imports) so web/ can bundle it.
+import { z } from "zod";
+
+export const CONTENT_MAX = 4000;
+export const CLIENT_MSG_ID_MAX = 128;
+
+export const UserRef = z.object({ id: z.string(), username: z.string() });
+export type UserRef = z.infer<typeof UserRef>;
+
+export const Me = UserRef.extend({ email: z.string() });
+export type Me = z.infer<typeof Me>;
+
+export const Room = z.object({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  isPrivate: z.boolean(),
+  createdAt: z.string(),
+  memberCount: z.number().int(),
+  lastSeq: z.number().int(),
+  unreadCount: z.number().int().optional(),
+});
+export type Room = z.infer<typeof Room>;
+
+export const Reaction = z.object({ emoji: z.string(), count: z.number().int(), userIds: z.array(z.string()) });
+export type Reaction = z.infer<typeof Reaction>;
+
+export const Message = z.object({
+  id: z.string(),
+  roomId: z.string(),
+  seq: z.number().int(),
+  /** The counter value of the message's latest change; null until changed. */
+  updatedSeq: z.number().int().nullable(),
+  author: UserRef,
+  /** Empty once deleted (a tombstone keeps its place in the room). */
+  content: z.string(),
+  clientMsgId: z.string(),
+  /** The sender's clock, epoch ms, when given. */
+  sentAt: z.number().nullable(),
+  createdAt: z.string(),
+  editedAt: z.string().nullable(),
+  deletedAt: z.string().nullable(),
+  reactions: z.array(Reaction),
+});
+export type Message = z.infer<typeof Message>;
+
+export const Content = z
+  .string()
+  .min(1, "must not be empty")
+  .max(CONTENT_MAX, `must be at most ${CONTENT_MAX} characters`)
+  .refine((s) => s.trim().length > 0, "must not be blank");
+export const ClientMsgId = z.string().min(1).max(CLIENT_MSG_ID_MAX).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+const RoomKey = z.string().min(1).max(200);
+const Seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const Ref = z.union([z.string().max(64), z.number().int()]);
+
+// ---------- client -> server ----------
+
+export const clientFrames = {
+  join_room: z.object({ roomId: RoomKey, afterSeq: Seq.optional() }).strict(),
+  leave_room: z.object({ roomId: RoomKey }).strict(),
+  send_message: z
+    .object({ roomId: RoomKey, content: Content, clientMsgId: ClientMsgId.optional(), timestamp: z.number().finite().optional() })
+    .strict(),
+  typing: z.object({ roomId: RoomKey }).strict(),
+  read: z.object({ roomId: RoomKey, seq: Seq }).strict(),
+  ping: z.object({}).strict(),
+} as const;
+
+export type ClientEvent = keyof typeof clientFrames;
+export type ClientFrame = {
+  [E in ClientEvent]: { event: E; data: z.infer<(typeof clientFrames)[E]>; ref?: string | number };
+}[ClientEvent];
+
+export const ClientEnvelope = z
+  .object({ event: z.string().max(64), data: z.unknown().optional(), ref: Ref.optional() })
+  .strict();
+
+export type FrameError = { code: string; message: string; ref?: string | number };
+
+/** Parses one text frame; on failure returns the error frame to send back (with the ref when readable). */
+export function parseClientFrame(text: string): { ok: true; frame: ClientFrame } | { ok: false; error: FrameError } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, error: { code: "invalid_json", message: "frame is not valid JSON" } };
+  }
+  const envelope = ClientEnvelope.safeParse(raw);
+  const ref = (raw as { ref?: unknown } | null)?.ref;
+  const safeRef = Ref.safeParse(ref).success ? (ref as string | number) : undefined;
+  if (!envelope.success) {
+    return { ok: false, error: { code: "invalid_frame", message: "expected {event, data, ref?}", ref: safeRef } };
+  }
+  const { event, data, ref: okRef } = envelope.data;
+  const schema = clientFrames[event as ClientEvent];
+  if (!schema || !Object.hasOwn(clientFrames, event)) {
+    return { ok: false, error: { code: "unknown_event", message: `unknown event ${JSON.stringify(event)}`, ref: okRef } };
+  }
+  const parsed = schema.safeParse(data ?? {});
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => `${i.path.join(".") || "data"}: ${i.message}`).join("; ");
+    return { ok: false, error: { code: "invalid_data", message: fields, ref: okRef } };
+  }
+  return { ok: true, frame: { event, data: parsed.data, ref: okRef } as ClientFrame };
+}
+
+// ---------- server -> client ----------
+
+export const serverFrames = {
+  joined: z.object({ roomId: z.string(), slug: z.string(), lastSeq: z.number().int() }),
+  new_message: Message,
+  message_ack: z.object({ roomId: z.string(), clientMsgId: z.string(), id: z.string(), seq: z.number().int() }),
+  message_updated: Message,
+  message_deleted: Message,
+  presence: z.object({ roomId: z.string(), users: z.array(UserRef) }),
+  typing: z.object({ roomId: z.string(), user: UserRef }),
+  pong: z.object({}),
+  error: z.object({ code: z.string(), message: z.string() }),
+} as const;
+
+export type ServerEvent = keyof typeof serverFrames;
+export type ServerFrame = {
+  [E in ServerEvent]: {
+    event: E;
+    data: z.infer<(typeof serverFrames)[E]>;
+    ref?: string | number;
+    /** Server clock, epoch ms. */
+    timestamp: number;
+    /** The room counter value of a room event (new_message, message_updated, message_deleted). */
+    seq?: number;
+  };
+}[ServerEvent];
+
+/** Room events as they travel between instances and into the hub. */
+export type RoomEventKind = "new_message" | "message_updated" | "message_deleted";
+export interface RoomEvent {
+  kind: RoomEventKind;
+  roomId: string;
+  /** The counter value this event took. */
+  seq: number;
+  message: Message;
+}

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { childEnv, loadEnv } from "../src/env.ts";
 import { startPostgres, startRedis, type Service } from "./services.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "chat-test-"));
@@ -26,13 +27,12 @@ try {
   console.log(`[test] postgres ${pg.url}  redis ${redis.url}`);
 
   const proc = Bun.spawn(["bun", "test", ...process.argv.slice(2)], {
-    env: {
-      ...process.env,
+    env: childEnv({
       DATABASE_URL: pg.url,
       REDIS_URL: redis.url,
       NODE_ENV: "test",
-      LOG_LEVEL: process.env.LOG_LEVEL ?? "silent",
-    },
+      LOG_LEVEL: loadEnv().LOG_LEVEL === "info" ? "silent" : loadEnv().LOG_LEVEL,
+    }),
     stdout: "pipe",
     stderr: "pipe",
   });

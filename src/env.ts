@@ -73,3 +73,12 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
 export function loadEnv(overrides: Record<string, string | undefined> = {}): Env {
   return parseEnv({ ...process.env, ...overrides });
 }
+
+/** The environment for a child process (scripts and system tests), with `overrides` applied. */
+export function childEnv(overrides: Record<string, string | undefined> = {}): Record<string, string> {
+  const merged: Record<string, string> = {};
+  for (const [key, value] of Object.entries({ ...process.env, ...overrides })) {
+    if (value !== undefined) merged[key] = value;
+  }
+  return merged;
+}

@@ -101,8 +101,8 @@ async function postgresUser() {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-export async function startRedis(dir: string): Promise<Service> {
-  const port = freePort();
+/** `port`: start on a given port, e.g. to bring a stopped Redis back where clients expect it. */
+export async function startRedis(dir: string, port = freePort()): Promise<Service> {
   const server = Bun.which("redis-server") ?? "/usr/bin/redis-server";
   const proc = Bun.spawn(
     [server, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,

@@ -21,10 +21,45 @@ export class ChatClient {
   private nextRef = 1;
   private waiters = new Set<() => void>();
 
+  /** Sent but not acknowledged, by clientMsgId: re-sent after a reconnect (sends are idempotent). */
+  unacked = new Map<string, { roomId: string; content: string }>();
+  reconnects = 0;
+  closeCodes: number[] = [];
+  private resumeUrls?: string[];
+  private stopping = false;
+
   constructor(
-    readonly baseUrl: string,
+    public baseUrl: string,
     readonly token: string,
   ) {}
+
+  /** After any drop, reconnect (to the next URL), rejoin from the last values seen and re-send what was not acked. */
+  autoResume(urls: string[]) {
+    this.resumeUrls = urls;
+  }
+
+  sendReliably(roomId: string, content: string, clientMsgId: string) {
+    this.unacked.set(clientMsgId, { roomId, content });
+    if (this.ws.readyState === 1) this.send("send_message", { roomId, content, clientMsgId, timestamp: Date.now() });
+  }
+
+  private async reconnectLoop() {
+    const urls = this.resumeUrls!;
+    for (let attempt = 0; attempt < 100 && !this.stopping; attempt++) {
+      this.baseUrl = urls[(urls.indexOf(this.baseUrl) + 1) % urls.length]!;
+      try {
+        await Bun.sleep(Math.min(50 * 2 ** Math.min(attempt, 4), 1000));
+        await this.resume();
+        this.reconnects += 1;
+        for (const [clientMsgId, { roomId, content }] of this.unacked) {
+          this.send("send_message", { roomId, content, clientMsgId, timestamp: Date.now() });
+        }
+        return;
+      } catch {
+        // try the next address
+      }
+    }
+  }
 
   static async connect(baseUrl: string, token: string, headers?: Record<string, string>) {
     const client = new ChatClient(baseUrl, token);
@@ -44,14 +79,25 @@ export class ChatClient {
     });
     ws.onmessage = (e) => this.receive(JSON.parse(String(e.data)) as Frame);
     ws.onclose = (e) => {
+      if (this.ws !== ws) return;
       this.closed = { code: e.code, reason: e.reason };
+      this.closeCodes.push(e.code);
       this.wake();
+      if (this.resumeUrls && !this.stopping) void this.reconnectLoop();
     };
   }
 
+  /** Counter values seen per room above the contiguous one (events and own acks can interleave). */
+  private seen = new Map<string, Set<number>>();
+  private joinAfter = new Map<string | number, number | undefined>();
+
   private receive(frame: Frame) {
     this.frames.push(frame);
-    if (frame.event === "joined") this.bump(frame.data.roomId, frame.data.lastSeq, false);
+    if (frame.event === "joined") {
+      const after = frame.ref === undefined ? undefined : this.joinAfter.get(frame.ref);
+      this.lastSeq.set(frame.data.roomId, after ?? frame.data.lastSeq);
+      this.seen.set(frame.data.roomId, new Set());
+    }
     if (frame.event === "new_message" || frame.event === "message_updated" || frame.event === "message_deleted") {
       const roomId = frame.data.roomId as string;
       let list = this.roomEvents.get(roomId);
@@ -59,13 +105,22 @@ export class ChatClient {
       list.push({ seq: frame.seq!, id: frame.data.id, event: frame.event });
       this.bump(roomId, frame.seq!, true);
     }
-    if (frame.event === "message_ack") this.bump(frame.data.roomId, frame.data.seq, true);
+    if (frame.event === "message_ack") {
+      this.unacked.delete(frame.data.clientMsgId);
+      this.bump(frame.data.roomId, frame.data.seq, true);
+    }
     this.wake();
   }
 
-  private bump(roomId: string, seq: number, onlyUp: boolean) {
-    const prev = this.lastSeq.get(roomId) ?? 0;
-    if (!onlyUp || seq > prev) this.lastSeq.set(roomId, onlyUp ? Math.max(prev, seq) : Math.max(prev, seq));
+  /** Advances the room's contiguous value: resuming from it can neither skip nor repeat. */
+  private bump(roomId: string, seq: number, _event: boolean) {
+    let seen = this.seen.get(roomId);
+    if (!seen) this.seen.set(roomId, (seen = new Set()));
+    seen.add(seq);
+    let last = this.lastSeq.get(roomId) ?? 0;
+    while (seen.has(last + 1)) seen.delete(++last);
+    for (const s of seen) if (s <= last) seen.delete(s);
+    this.lastSeq.set(roomId, last);
   }
 
   private wake() {
@@ -112,7 +167,10 @@ export class ChatClient {
   }
 
   async join(roomId: string, afterSeq?: number) {
-    const answer = await this.request("join_room", afterSeq === undefined ? { roomId } : { roomId, afterSeq });
+    const ref = this.nextRef++;
+    this.joinAfter.set(ref, afterSeq);
+    this.send("join_room", afterSeq === undefined ? { roomId } : { roomId, afterSeq }, ref);
+    const answer = await this.waitFor((f) => f.ref === ref);
     if (answer.event !== "joined") throw new Error(`join failed: ${JSON.stringify(answer.data)}`);
     return answer;
   }
@@ -129,6 +187,7 @@ export class ChatClient {
   }
 
   close() {
+    this.stopping = true;
     if (this.ws.readyState <= 1) this.ws.close(1000);
   }
 }

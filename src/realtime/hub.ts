@@ -2,7 +2,7 @@ import type { Server, ServerWebSocket } from "bun";
 import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
-import type { PresenceStore } from "../presence/store.ts";
+import { dedupeUsers, type PresenceStore } from "../presence/store.ts";
 import type { RoomEvent, ServerEvent, UserRef } from "../protocol.ts";
 import { RoomSequencer, type Sequenced } from "./room-sequencer.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
@@ -66,6 +66,7 @@ interface LocalRoom {
 }
 
 const REPLAY_PAGE = 500;
+const BUS_SUBSCRIBE_WAIT_MS = 2_000;
 export const roomChannel = (roomId: string) => `room:${roomId}`;
 export const SESSIONS_CHANNEL = "sessions";
 
@@ -136,7 +137,17 @@ export function createHub(opts: HubOptions) {
     rooms.set(roomId, room);
     // Subscribe upstream first, then read the baseline: nothing committed in between is missed.
     room.ready = (async () => {
-      room.unsubscribeBus = await bus.subscribe(roomChannel(roomId), (payload) => onBusMessage(payload));
+      const subscribed = bus.subscribe(roomChannel(roomId), (payload) => onBusMessage(payload));
+      subscribed.then(
+        (off) => {
+          if (rooms.get(roomId) === room) room.unsubscribeBus = off;
+          else void off().catch(logError("bus unsubscribe failed"));
+        },
+        logError("bus subscribe failed"),
+      );
+      // While Redis is away the subscription waits for it; local delivery need not, and the
+      // reconnect catch-up fills from Postgres whatever other instances sent meanwhile.
+      await Promise.race([subscribed, Bun.sleep(BUS_SUBSCRIBE_WAIT_MS)]);
       room.sequencer.setBaseline(await domain.lastSeq(roomId));
     })();
     room.ready.catch((err) => {
@@ -150,7 +161,8 @@ export function createHub(opts: HubOptions) {
     if (rooms.get(room.id) !== room) return;
     rooms.delete(room.id);
     room.sequencer.close();
-    void room.ready.then(() => room.unsubscribeBus?.()).catch(logError("bus unsubscribe failed"));
+    // A subscription still pending when the room closes is undone when it completes (see openRoom).
+    void room.unsubscribeBus?.().catch(logError("bus unsubscribe failed"));
   }
 
   function maybeCloseRoom(room: LocalRoom) {
@@ -376,8 +388,11 @@ export function createHub(opts: HubOptions) {
         // The joiner's own presence is written first, so the list it gets includes itself.
         const { id, username } = ws.data.user;
         const newUser = !room.users.has(id);
-        if (newUser) await presence.add(room.id, { id, username });
-        const users = (await presence.list([room.id])).get(room.id) ?? [];
+        // Presence lives in Redis: without it the join still works, with what is known locally.
+        if (newUser) await presence.add(room.id, { id, username }).catch(logError("presence add failed"));
+        const users =
+          (await presence.list([room.id]).catch(() => undefined))?.get(room.id) ??
+          dedupeUsers([...[...room.users.values()].map((u) => u.user), { id, username }]);
         if (ws.readyState !== 1) {
           if (newUser) void presence.remove(room.id, id).catch(logError("presence remove failed"));
           return;

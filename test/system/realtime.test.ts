@@ -263,3 +263,39 @@ describe("presence, typing, membership, logout", () => {
     expect(onB.closed?.code).toBe(4001);
   });
 });
+
+describe("embedded single instance (PGlite, in-process bus)", () => {
+  test("delivers, acks and reports presence without Postgres or Redis servers", async () => {
+    const { loadEnv } = await import("../../src/env.ts");
+    const { openStores } = await import("../../src/stores.ts");
+    const { startChatServer } = await import("../../src/server.ts");
+    const { createLogger } = await import("../../src/log.ts");
+    const env = loadEnv({ DATABASE_URL: "", REDIS_URL: "", PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent" });
+    const stores = await openStores(env, { inMemory: true, instanceId: "solo" });
+    await stores.database.migrate();
+    const chat = startChatServer({ env, instanceId: "solo", stores, log: createLogger("silent") });
+    await chat.ready();
+    const url = `http://127.0.0.1:${chat.server.port}`;
+    try {
+      const [u1, u2] = [await signUp(url), await signUp(url)];
+      const c1 = await ChatClient.connect(url, u1.token);
+      const c2 = await ChatClient.connect(url, u2.token);
+      await c1.join("general");
+      const joined = await c2.join("general");
+      expect(joined.data.slug).toBe("general");
+      const ack = await c1.request("send_message", { roomId: "general", content: "hello from pglite" });
+      expect(ack.event).toBe("message_ack");
+      expect(ack.data.clientMsgId).toStartWith("ws-");
+      const got = await c2.waitFor((f) => f.event === "new_message");
+      expect(got.data).toMatchObject({ content: "hello from pglite", seq: ack.data.seq, author: { id: u1.id } });
+      expect(typeof got.data.id).toBe("string");
+      const presence = await c1.waitFor((f) => f.event === "presence" && f.data.users.length === 2);
+      expect(presence.data.users.map((u: { id: string }) => u.id).sort()).toEqual([u1.id, u2.id].sort());
+      c1.close();
+      c2.close();
+    } finally {
+      await chat.drain();
+      await stores.close();
+    }
+  }, 60_000);
+});

@@ -7,7 +7,7 @@ describe("seed", () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await createTestApp("postgres");
-  });
+  }, 30_000);
   afterAll(async () => {
     await t?.close();
   });

@@ -20,7 +20,7 @@ describe("messages over HTTP", () => {
     open = await createRoom(t, alice);
     secret = await createRoom(t, alice, { isPrivate: true });
     await Promise.all([joinRoom(t, bob, open), joinRoom(t, carol, open), addMember(t, alice, secret, bob)]);
-  });
+  }, 30_000);
   afterAll(async () => {
     await t?.close();
   });

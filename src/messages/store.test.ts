@@ -23,7 +23,7 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
       messages = createMessages({ db: t.stores.database.db, events: t.events, rooms });
       [ann, ben] = await Promise.all([registerUser(t, "ann"), registerUser(t, "ben")]);
       t.events.on((e) => seen.push(e));
-    });
+    }, 30_000); // PGlite takes seconds to start and migrate
     afterAll(async () => {
       await t?.close();
     });
@@ -74,6 +74,21 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
       expect(notMember.status).toBe(403);
       const blank = await messages.send({ roomId: room.id, userId: ann.id, content: "  " }).catch((e) => e);
       expect(blank).toMatchObject({ status: 400, details: [{ field: "content" }] });
+    });
+
+    test("concurrent sends and racing retries keep the counter contiguous", async () => {
+      const room = await rooms.create(ann.id, { name: "Busy" });
+      await rooms.join(room.id, ben.id);
+      const sends = Array.from({ length: 30 }, (_, i) =>
+        messages.send({ roomId: room.id, userId: i % 2 ? ann.id : ben.id, content: `m${i}`, clientMsgId: `k${i}` }),
+      );
+      const retries = Array.from({ length: 10 }, () => messages.send({ roomId: room.id, userId: ann.id, content: "r", clientMsgId: "retry" }));
+      const results = await Promise.all([...sends, ...retries]);
+      expect(results.filter((r) => r.created)).toHaveLength(31);
+      expect(new Set(results.slice(30).map((r) => r.message.id)).size).toBe(1);
+      const seqs = [...new Set(results.map((r) => r.message.seq))].sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
+      expect((await rooms.get(room.id, ann.id)).lastSeq).toBe(31);
     });
 
     test("changes: each takes its own value, kept in message_changes, replayed by history(after) and eventsAfter", async () => {

@@ -44,6 +44,19 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
       expect(await rooms.isMember(created.id, ben.id)).toBe(false);
     });
 
+    test("rooms: listing, members and direct rooms", async () => {
+      const listed = await rooms.list(ben.id, { limit: 100 });
+      expect(listed.nextCursor).toBeNull();
+      for (const room of listed.data) expect(Room.strict().parse(room)).toEqual(room);
+      const first = await rooms.openDirect(ann.id, ben.id);
+      const second = await rooms.openDirect(ben.id, ann.id);
+      expect(first.created).toBe(true);
+      expect(second).toMatchObject({ created: false, room: { id: first.room.id, memberCount: 2, isPrivate: true } });
+      const members = await rooms.members(first.room.id, ann.id, { limit: 10 });
+      expect(members.data.map((m) => m.id).sort()).toEqual([ann.id, ben.id].sort());
+      expect(members.data.every((m) => m.role === "member" && typeof m.joinedAt === "string")).toBe(true);
+    });
+
     test("rooms: resolveReadable hides private rooms of others behind a 404", async () => {
       const secret = await rooms.create(ann.id, { name: "Store secret", isPrivate: true });
       expect((await rooms.resolveReadable(secret.slug, ann.id)).role).toBe("owner");

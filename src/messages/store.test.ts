@@ -79,9 +79,12 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
       const generated = await messages.send({ roomId: room.id, userId: ann.id, content: "two" });
       expect(generated.message.clientMsgId).toMatch(/^[0-9a-f-]{36}$/);
       expect(generated.message.seq).toBe(2);
+      const badClock = await messages.send({ roomId: room.id, userId: ann.id, content: "x", clientMsgId: "clock", sentAt: 1e300 });
+      expect(badClock.message.sentAt).toBeNull();
       expect(seen.map((e) => (e.type === "room.event" ? [e.event.kind, e.event.seq] : e.type))).toEqual([
         ["new_message", 1],
         ["new_message", 2],
+        ["new_message", 3],
       ]);
       const notMember = await messages.send({ roomId: room.id, userId: ben.id, content: "hi" }).catch((e) => e);
       expect(notMember.status).toBe(403);

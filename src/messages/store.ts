@@ -88,7 +88,8 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
     const room = await rooms.resolveReadable(roomKey, userId);
     if (!room.role) throw forbidden("join the room to post in it");
     const clientMsgId = input.clientMsgId ?? crypto.randomUUID();
-    const sentAt = Number.isFinite(input.sentAt) ? Math.round(input.sentAt!) : null;
+    // A clock value outside int8's safe range is not a clock: drop it rather than fail the send.
+    const sentAt = input.sentAt != null && Number.isSafeInteger(Math.round(input.sentAt)) ? Math.round(input.sentAt) : null;
 
     // Most retries find the original here, without touching the counter.
     const existing = await findByClientMsgId(room.id, userId, clientMsgId);

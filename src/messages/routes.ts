@@ -5,6 +5,7 @@ import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
 import { ClientMsgId, Content, Message } from "../protocol.ts";
+import { Emoji } from "./emoji.ts";
 import type { Messages } from "./store.ts";
 
 const PAGE = { max: 100, default: 50 };
@@ -23,11 +24,6 @@ const HistoryQuery = z
     message: "give before or after, not both",
     path: ["after"],
   });
-const Emoji = z
-  .string()
-  .min(1)
-  .max(32)
-  .regex(/^\S+$/u, "no whitespace");
 const SearchQuery = z.object({
   q: z.string().max(200).refine((s) => s.trim().length > 0, "must not be blank"),
   room: z.string().min(1).max(200).optional(),

@@ -20,7 +20,7 @@ describe("messages over HTTP", () => {
     open = await createRoom(t, alice);
     secret = await createRoom(t, alice, { isPrivate: true });
     await Promise.all([joinRoom(t, bob, open), joinRoom(t, carol, open), addMember(t, alice, secret, bob)]);
-  });
+  }, 30_000);
   afterAll(async () => {
     await t?.close();
   });
@@ -95,11 +95,11 @@ describe("messages over HTTP", () => {
   }
 
   test("unknown rooms and messages are 404, whatever the id looks like", async () => {
-    for (const room of [crypto.randomUUID(), "no-such-room", "%27%3B--"]) {
+    for (const room of [crypto.randomUUID(), "no-such-room", "%27%3B--", "x".repeat(300)]) {
       expect((await t.call("GET", `/api/rooms/${room}/messages`, { token: bob.token })).status).toBe(404);
       expect((await t.call("POST", `/api/rooms/${room}/messages`, { token: bob.token, body: { content: "x", clientMsgId: "x" } })).status).toBe(404);
     }
-    for (const id of [crypto.randomUUID(), "42", "not-a-uuid"]) {
+    for (const id of [crypto.randomUUID(), "42", "not-a-uuid", "x".repeat(300)]) {
       expect((await t.call("PATCH", `/api/messages/${id}`, { token: bob.token, body: { content: "x" } })).status).toBe(404);
       expect((await t.call("DELETE", `/api/messages/${id}`, { token: bob.token })).status).toBe(404);
       const react = await t.call("POST", `/api/messages/${id}/reactions`, { token: bob.token, body: { emoji: "👍" } });

@@ -31,7 +31,7 @@ describe("ordering and idempotency on Postgres", () => {
     t = await createTestApp("postgres", { RATE_LIMIT_MULTIPLIER: "1000", DB_POOL_SIZE: "20" });
     users = await Promise.all([registerUser(t, "o1"), registerUser(t, "o2"), registerUser(t, "o3"), registerUser(t, "o4")]);
     sql = postgres(t.env.DATABASE_URL!, { max: 4, onnotice: () => {} });
-  });
+  }, 30_000);
   afterAll(async () => {
     await sql?.end();
     await t?.close();

@@ -23,7 +23,7 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
       messages = createMessages({ db: t.stores.database.db, events: t.events, rooms });
       [ann, ben] = await Promise.all([registerUser(t, "ann"), registerUser(t, "ben")]);
       t.events.on((e) => seen.push(e));
-    });
+    }, 30_000); // PGlite takes seconds to start and migrate
     afterAll(async () => {
       await t?.close();
     });
@@ -42,6 +42,19 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
       await rooms.leave(created.id, ben.id);
       expect(seen.at(-1)).toEqual({ type: "room.member_left", roomId: created.id, userId: ben.id });
       expect(await rooms.isMember(created.id, ben.id)).toBe(false);
+    });
+
+    test("rooms: listing, members and direct rooms", async () => {
+      const listed = await rooms.list(ben.id, { limit: 100 });
+      expect(listed.nextCursor).toBeNull();
+      for (const room of listed.data) expect(Room.strict().parse(room)).toEqual(room);
+      const first = await rooms.openDirect(ann.id, ben.id);
+      const second = await rooms.openDirect(ben.id, ann.id);
+      expect(first.created).toBe(true);
+      expect(second).toMatchObject({ created: false, room: { id: first.room.id, memberCount: 2, isPrivate: true } });
+      const members = await rooms.members(first.room.id, ann.id, { limit: 10 });
+      expect(members.data.map((m) => m.id).sort()).toEqual([ann.id, ben.id].sort());
+      expect(members.data.every((m) => m.role === "member" && typeof m.joinedAt === "string")).toBe(true);
     });
 
     test("rooms: resolveReadable hides private rooms of others behind a 404", async () => {
@@ -66,14 +79,32 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
       const generated = await messages.send({ roomId: room.id, userId: ann.id, content: "two" });
       expect(generated.message.clientMsgId).toMatch(/^[0-9a-f-]{36}$/);
       expect(generated.message.seq).toBe(2);
+      const badClock = await messages.send({ roomId: room.id, userId: ann.id, content: "x", clientMsgId: "clock", sentAt: 1e300 });
+      expect(badClock.message.sentAt).toBeNull();
       expect(seen.map((e) => (e.type === "room.event" ? [e.event.kind, e.event.seq] : e.type))).toEqual([
         ["new_message", 1],
         ["new_message", 2],
+        ["new_message", 3],
       ]);
       const notMember = await messages.send({ roomId: room.id, userId: ben.id, content: "hi" }).catch((e) => e);
       expect(notMember.status).toBe(403);
       const blank = await messages.send({ roomId: room.id, userId: ann.id, content: "  " }).catch((e) => e);
       expect(blank).toMatchObject({ status: 400, details: [{ field: "content" }] });
+    });
+
+    test("concurrent sends and racing retries keep the counter contiguous", async () => {
+      const room = await rooms.create(ann.id, { name: "Busy" });
+      await rooms.join(room.id, ben.id);
+      const sends = Array.from({ length: 30 }, (_, i) =>
+        messages.send({ roomId: room.id, userId: i % 2 ? ann.id : ben.id, content: `m${i}`, clientMsgId: `k${i}` }),
+      );
+      const retries = Array.from({ length: 10 }, () => messages.send({ roomId: room.id, userId: ann.id, content: "r", clientMsgId: "retry" }));
+      const results = await Promise.all([...sends, ...retries]);
+      expect(results.filter((r) => r.created)).toHaveLength(31);
+      expect(new Set(results.slice(30).map((r) => r.message.id)).size).toBe(1);
+      const seqs = [...new Set(results.map((r) => r.message.seq))].sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
+      expect((await rooms.get(room.id, ann.id)).lastSeq).toBe(31);
     });
 
     test("changes: each takes its own value, kept in message_changes, replayed by history(after) and eventsAfter", async () => {

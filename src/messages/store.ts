@@ -7,6 +7,7 @@ import { conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } fro
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { Content, type Message, type RoomEvent, type RoomEventKind } from "../protocol.ts";
 import type { MemberRole, Rooms } from "../rooms/store.ts";
+import { Emoji } from "./emoji.ts";
 import { historyQuery, type HistoryRequest } from "./history.ts";
 import { messageColumns, toMessages } from "./message-view.ts";
 import { takeNextSeq } from "./room-counter.ts";
@@ -56,6 +57,12 @@ export interface MessagesDeps {
   limiter?: RateLimiter;
 }
 
+/** The stores are called by the WebSocket layer too: content is checked here as well as at each edge. */
+function checkContent(content: string) {
+  const checked = Content.safeParse(content);
+  if (!checked.success) throw invalid([{ field: "content", message: checked.error.issues.map((i) => i.message).join("; ") }]);
+}
+
 export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
   const selectMessages = () => db.select(messageColumns).from(messages).innerJoin(users, eq(users.id, messages.authorId)).$dynamic();
 
@@ -80,15 +87,15 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
 
   async function send(input: SendInput): Promise<{ message: Message; created: boolean }> {
     const { userId } = input;
-    const checked = Content.safeParse(input.content);
-    if (!checked.success) throw invalid([{ field: "content", message: checked.error.issues.map((i) => i.message).join("; ") }]);
+    checkContent(input.content);
     if (limiter) await limiter.consume(`send:user:${userId}`, SEND_LIMIT);
     const roomKey = input.roomId ?? input.roomKey;
     if (!roomKey) throw notFound("room");
     const room = await rooms.resolveReadable(roomKey, userId);
     if (!room.role) throw forbidden("join the room to post in it");
     const clientMsgId = input.clientMsgId ?? crypto.randomUUID();
-    const sentAt = Number.isFinite(input.sentAt) ? Math.round(input.sentAt!) : null;
+    // A clock value outside int8's safe range is not a clock: drop it rather than fail the send.
+    const sentAt = input.sentAt != null && Number.isSafeInteger(Math.round(input.sentAt)) ? Math.round(input.sentAt) : null;
 
     // Most retries find the original here, without touching the counter.
     const existing = await findByClientMsgId(room.id, userId, clientMsgId);
@@ -160,9 +167,8 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
     return message;
   }
 
-  const edit = (messageId: string, userId: string, content: string) => {
-    const checked = Content.safeParse(content);
-    if (!checked.success) throw invalid([{ field: "content", message: checked.error.issues.map((i) => i.message).join("; ") }]);
+  const edit = async (messageId: string, userId: string, content: string) => {
+    checkContent(content);
     return change(messageId, userId, async (tx, target) => {
       if (target.authorId !== userId) throw forbidden("only the author edits a message");
       if (target.deletedAt) throw conflict("the message is deleted");
@@ -183,8 +189,10 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
       return "deleted";
     });
 
-  const toggleReaction = (messageId: string, userId: string, emoji: string) =>
-    change(messageId, userId, async (tx, target) => {
+  const toggleReaction = async (messageId: string, userId: string, emoji: string) => {
+    const checked = Emoji.safeParse(emoji);
+    if (!checked.success) throw invalid([{ field: "emoji", message: checked.error.issues.map((i) => i.message).join("; ") }]);
+    return change(messageId, userId, async (tx, target) => {
       if (!target.role) throw forbidden("join the room to react");
       if (target.deletedAt) throw conflict("the message is deleted");
       const mine = and(eq(reactions.messageId, target.id), eq(reactions.userId, userId), eq(reactions.emoji, emoji));
@@ -192,6 +200,7 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
       if (!removed.length) await tx.insert(reactions).values({ messageId: target.id, userId, emoji });
       return "reaction";
     });
+  };
 
   async function history(roomKey: string, userId: string, req: HistoryRequest): Promise<Page<Message>> {
     const room = await rooms.resolveReadable(roomKey, userId);

@@ -18,7 +18,7 @@ describe("rooms over HTTP", () => {
     t = await createTestApp("postgres");
     [owner, other, outsider] = await Promise.all([registerUser(t, "own"), registerUser(t, "oth"), registerUser(t, "out")]);
     t.events.on((e) => seen.push(e));
-  });
+  }, 30_000);
   afterAll(async () => {
     await t?.close();
   });

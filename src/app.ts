@@ -3,24 +3,19 @@ import { bodyLimit } from "hono/body-limit";
 import { compress } from "hono/compress";
 import { secureHeaders } from "hono/secure-headers";
 import { routePath } from "hono/route";
-import { createPasswordHasher } from "./auth/password.ts";
 import { authRoutes, meRoutes } from "./auth/routes.ts";
-import { createSessions } from "./auth/session.ts";
-import { createUsers } from "./auth/users.ts";
 import type { Bus } from "./bus/bus.ts";
 import type { Cache } from "./cache/cache.ts";
+import { createCapabilities, type Capabilities } from "./capabilities.ts";
 import type { Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
 import type { DomainEvents } from "./events.ts";
 import { AppError, errorBody, type ErrorCode } from "./http/errors.ts";
-import { createRateLimiter } from "./http/rate-limit.ts";
 import { createRouter } from "./http/router.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics/registry.ts";
 import { messageRoutes } from "./messages/routes.ts";
-import { createMessages } from "./messages/store.ts";
 import { roomRoutes } from "./rooms/routes.ts";
-import { createRooms } from "./rooms/store.ts";
 
 export interface AppState {
   /** Migrations applied and stores connected. */
@@ -40,6 +35,8 @@ export interface AppDeps {
   log: Logger;
   metrics: Metrics;
   state: AppState;
+  /** Made here when not given; the server passes the ones its WebSocket handlers share. */
+  capabilities?: Capabilities;
 }
 
 const STATUS_CODES: Record<number, ErrorCode> = {
@@ -55,10 +52,7 @@ const STATUS_CODES: Record<number, ErrorCode> = {
 
 export function createApp(deps: AppDeps) {
   const { env, database, cache, bus, log, metrics, state } = deps;
-  const sessions = createSessions(database.db, cache, env.SESSION_TTL_DAYS);
-  const users = createUsers(database.db);
-  const passwords = createPasswordHasher({ memoryKib: env.PASSWORD_MEMORY_KIB, timeCost: env.PASSWORD_TIME_COST });
-  const limiter = createRateLimiter(cache, env.RATE_LIMIT_MULTIPLIER);
+  const { sessions, users, passwords, limiter, rooms, messages } = deps.capabilities ?? createCapabilities(deps);
 
   const app = createRouter();
 
@@ -116,8 +110,6 @@ export function createApp(deps: AppDeps) {
       onSessionRevoked: (sessionId, userId) => deps.events.emit({ type: "session.revoked", sessionId, userId }),
     }));
   app.route("/api", meRoutes(sessions));
-  const rooms = createRooms(database.db, deps.events);
-  const messages = createMessages({ db: database.db, events: deps.events, rooms, limiter });
   app.route("/api", roomRoutes({ sessions, rooms }));
   app.route("/api", messageRoutes({ sessions, messages }));
 

@@ -1,21 +1,18 @@
 import type { Server } from "bun";
 import { eq } from "drizzle-orm";
 import { createApp, type AppState } from "./app.ts";
-import { createSessions } from "./auth/session.ts";
+import { createCapabilities } from "./capabilities.ts";
 import { rooms as roomsTable } from "./db/schema.ts";
 import type { Env } from "./env.ts";
 import { createDomainEvents } from "./events.ts";
-import { createRateLimiter } from "./http/rate-limit.ts";
 import type { Logger } from "./log.ts";
 import { messageFrameHandlers } from "./messages/ws.ts";
-import { createMessages } from "./messages/store.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { presenceFrameHandlers } from "./presence/ws.ts";
 import { createHub, type SocketData } from "./realtime/hub.ts";
 import { createRealtimeMetrics } from "./realtime/metrics.ts";
 import { createRealtime } from "./realtime/socket.ts";
 import { roomFrameHandlers } from "./rooms/ws.ts";
-import { createRooms } from "./rooms/store.ts";
 import type { Stores } from "./stores.ts";
 
 export interface ChatServerOptions {
@@ -31,12 +28,10 @@ export interface ChatServerOptions {
 export function startChatServer({ env, instanceId, stores, log, state = { ready: false, draining: false } }: ChatServerOptions) {
   const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
   const metrics = createMetrics(instanceId);
-  const app = createApp({ env, instanceId, log, state, events, metrics, ...stores });
-
+  const capabilities = createCapabilities({ env, events, ...stores });
+  const { rooms, messages, sessions } = capabilities;
+  const app = createApp({ env, instanceId, log, state, events, metrics, capabilities, ...stores });
   const { db } = stores.database;
-  const rooms = createRooms(db, events);
-  const limiter = createRateLimiter(stores.cache, env.RATE_LIMIT_MULTIPLIER);
-  const messages = createMessages({ db, events, rooms, limiter });
   const realtimeMetrics = createRealtimeMetrics(metrics);
   const hub = createHub({
     instanceId,
@@ -56,7 +51,7 @@ export function startChatServer({ env, instanceId, stores, log, state = { ready:
   events.on(hub.onDomainEvent);
   const realtime = createRealtime({
     hub,
-    sessions: createSessions(db, stores.cache, env.SESSION_TTL_DAYS),
+    sessions,
     handlers: { ...roomFrameHandlers(rooms), ...messageFrameHandlers(messages, rooms), ...presenceFrameHandlers() },
     state,
     log,

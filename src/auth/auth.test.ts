@@ -4,9 +4,10 @@ import { createTestApp, newAccount, registerUser, type Driver, type TestApp } fr
 for (const driver of ["postgres", "pglite"] as Driver[]) {
   describe(`accounts on ${driver}`, () => {
     let t: TestApp;
+    // PGlite's start-up (initdb in WASM) can take several seconds.
     beforeAll(async () => {
       t = await createTestApp(driver);
-    });
+    }, 30_000);
     afterAll(async () => {
       await t?.close();
     });

@@ -1,0 +1,28 @@
+import { createPasswordHasher } from "./auth/password.ts";
+import { createSessions } from "./auth/session.ts";
+import { createUsers } from "./auth/users.ts";
+import type { Cache } from "./cache/cache.ts";
+import type { Database } from "./db/client.ts";
+import type { Env } from "./env.ts";
+import type { DomainEvents } from "./events.ts";
+import { createRateLimiter } from "./http/rate-limit.ts";
+import { createMessages } from "./messages/store.ts";
+import { createRooms } from "./rooms/store.ts";
+
+/** The capabilities' stores, made once per instance and shared by HTTP routes and WebSocket handlers. */
+export function createCapabilities(deps: { env: Env; database: Database; cache: Cache; events: DomainEvents }) {
+  const { env, database, cache, events } = deps;
+  const { db } = database;
+  const limiter = createRateLimiter(cache, env.RATE_LIMIT_MULTIPLIER);
+  const rooms = createRooms(db, events);
+  return {
+    limiter,
+    sessions: createSessions(db, cache, env.SESSION_TTL_DAYS),
+    users: createUsers(db),
+    passwords: createPasswordHasher({ memoryKib: env.PASSWORD_MEMORY_KIB, timeCost: env.PASSWORD_TIME_COST }),
+    rooms,
+    messages: createMessages({ db, events, rooms, limiter }),
+  };
+}
+
+export type Capabilities = ReturnType<typeof createCapabilities>;

@@ -101,15 +101,33 @@ async function postgresUser() {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-export async function startRedis(dir: string): Promise<Service> {
+export interface RestartableService extends Service {
+  /** Stops the server, then starts it again on the same port and directory (data is not kept). */
+  restart(): Promise<void>;
+}
+
+export async function startRedis(dir: string): Promise<RestartableService> {
   const port = freePort();
+  const service: RestartableService = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    process: await spawnRedis(dir, port),
+    stop: () => stopProcess(service.process),
+    async restart() {
+      await stopProcess(service.process);
+      service.process = await spawnRedis(dir, port);
+    },
+  };
+  return service;
+}
+
+async function spawnRedis(dir: string, port: number): Promise<Subprocess> {
   const server = Bun.which("redis-server") ?? "/usr/bin/redis-server";
   const proc = Bun.spawn(
     [server, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
       "--daemonize", "no", "--protected-mode", "no", "--maxclients", "20000"],
     { stdout: "ignore", stderr: "ignore" },
   );
-  const url = `redis://127.0.0.1:${port}`;
   await waitFor(
     async () => {
       const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
@@ -119,5 +137,5 @@ export async function startRedis(dir: string): Promise<Service> {
     "redis",
     proc,
   );
-  return { url, port, process: proc, stop: () => stopProcess(proc) };
+  return proc;
 }

@@ -90,8 +90,21 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
     "postgres",
     proc,
   );
-  // SIGINT is Postgres's fast shutdown.
-  return { url, port, process: proc, stop: () => stopProcess(proc, "SIGINT") };
+  return { url, port, process: proc, stop: () => stopPostgres(proc, data) };
+}
+
+// SIGINT is Postgres's fast shutdown. Under runuser the server is runuser's child,
+// and runuser ignores SIGINT (and a SIGKILL to it would orphan the server), so
+// signal the postmaster itself, by the pid in its postmaster.pid.
+async function stopPostgres(proc: Subprocess, data: string) {
+  const pidFile = await Bun.file(join(data, "postmaster.pid")).text().catch(() => "");
+  const pid = Number(pidFile.split("\n")[0]);
+  if (proc.exitCode === null && pid > 0) {
+    try {
+      process.kill(pid, "SIGINT");
+    } catch {}
+  }
+  await stopProcess(proc, "SIGINT");
 }
 
 async function postgresUser() {

@@ -119,8 +119,8 @@ export interface RestartableService extends Service {
   restart(): Promise<void>;
 }
 
-export async function startRedis(dir: string): Promise<RestartableService> {
-  const port = freePort();
+/** `port`: start on a given port, e.g. to bring a stopped Redis back where clients expect it. */
+export async function startRedis(dir: string, port = freePort()): Promise<RestartableService> {
   const service: RestartableService = {
     url: `redis://127.0.0.1:${port}`,
     port,

@@ -17,6 +17,10 @@ import { createRateLimiter } from "./http/rate-limit.ts";
 import { createRouter } from "./http/router.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics/registry.ts";
+import { messageRoutes } from "./messages/routes.ts";
+import { createMessages } from "./messages/store.ts";
+import { roomRoutes } from "./rooms/routes.ts";
+import { createRooms } from "./rooms/store.ts";
 
 export interface AppState {
   /** Migrations applied and stores connected. */
@@ -112,6 +116,10 @@ export function createApp(deps: AppDeps) {
       onSessionRevoked: (sessionId, userId) => deps.events.emit({ type: "session.revoked", sessionId, userId }),
     }));
   app.route("/api", meRoutes(sessions));
+  const rooms = createRooms(database.db, deps.events);
+  const messages = createMessages({ db: database.db, events: deps.events, rooms, limiter });
+  app.route("/api", roomRoutes({ sessions, rooms }));
+  app.route("/api", messageRoutes({ sessions, messages }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc("/api/openapi.json", {

@@ -52,6 +52,11 @@ const envSchema = z.object({
     .default("auto")
     .transform((v) => v),
   MAX_BODY_BYTES: int(1_048_576, 1024, 16 * 1_048_576),
+  // Client frames per second per connection (burst twice that), before RATE_LIMIT_MULTIPLIER.
+  WS_FRAMES_PER_SECOND: int(20, 1, 100_000),
+  WS_MAX_FRAME_BYTES: int(32_768, 1024, 1_048_576),
+  // A socket with more than this queued is closed with 4008 and resumes with afterSeq.
+  WS_MAX_BUFFERED_BYTES: int(4 * 1_048_576, 65_536, 256 * 1_048_576),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -7,11 +7,14 @@ import { createRedisCache } from "./cache/cache-redis.ts";
 import type { Cache } from "./cache/cache.ts";
 import { openDatabase, type Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
+import { createRedisPresence } from "./presence/store-redis.ts";
+import { createMemoryPresence, type PresenceStore } from "./presence/store.ts";
 
 export interface Stores {
   database: Database;
   cache: Cache;
   bus: Bus;
+  presence: PresenceStore;
   close(): Promise<void>;
 }
 
@@ -20,6 +23,8 @@ export interface StoreOptions {
   redisPrefix?: string;
   /** PGlite only: keep data in memory. */
   inMemory?: boolean;
+  /** Tags this instance's presence entries. */
+  instanceId?: string;
 }
 
 /** Postgres or PGlite, Redis or in-process: chosen by DATABASE_URL and REDIS_URL alone. */
@@ -37,6 +42,7 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
       database,
       cache,
       bus,
+      presence: createMemoryPresence(),
       async close() {
         await Promise.allSettled([bus.close(), cache.close()]);
         await database.close();
@@ -56,6 +62,7 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
     database,
     cache,
     bus,
+    presence: createRedisPresence(commands, opts.instanceId ?? "instance", prefix),
     async close() {
       await bus.close();
       subscriber.disconnect();

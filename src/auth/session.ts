@@ -33,7 +33,8 @@ export function createSessions(db: Db, cache: Cache, ttlDays: number) {
     async resolve(token: string): Promise<AuthContext | null> {
       if (!TOKEN_SHAPE.test(token)) return null;
       const tokenHash = hashToken(token);
-      const cached = await cache.get(cacheKey(tokenHash));
+      // Postgres is the source of truth: a cache outage costs a query, not a sign-in.
+      const cached = await cache.get(cacheKey(tokenHash)).catch(() => null);
       if (cached) return JSON.parse(cached) as AuthContext;
       const [row] = await db
         .select({ sessionId: sessions.id, id: users.id, email: users.email, username: users.username })
@@ -43,7 +44,7 @@ export function createSessions(db: Db, cache: Cache, ttlDays: number) {
         .limit(1);
       if (!row) return null;
       const auth: AuthContext = { sessionId: row.sessionId, user: { id: row.id, email: row.email, username: row.username } };
-      await cache.set(cacheKey(tokenHash), JSON.stringify(auth), CACHE_TTL_SECONDS);
+      await cache.set(cacheKey(tokenHash), JSON.stringify(auth), CACHE_TTL_SECONDS).catch(() => {});
       return auth;
     },
 

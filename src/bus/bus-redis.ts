@@ -7,6 +7,13 @@ import type { Bus, BusHandler } from "./bus.ts";
  */
 export function createRedisBus(publisher: Redis, subscriber: Redis, prefix = ""): Bus {
   const handlers = new Map<string, Set<BusHandler>>();
+  const reconnectHandlers = new Set<() => void>();
+  let connectedBefore = subscriber.status === "ready";
+  // ioredis resubscribes every channel on "ready"; what was published meanwhile is gone.
+  subscriber.on("ready", () => {
+    if (connectedBefore) for (const handler of reconnectHandlers) handler();
+    connectedBefore = true;
+  });
   subscriber.on("messageBuffer", (channelBuf: Buffer, payload: Buffer) => {
     const set = handlers.get(channelBuf.toString().slice(prefix.length));
     if (!set) return;
@@ -32,6 +39,9 @@ export function createRedisBus(publisher: Redis, subscriber: Redis, prefix = "")
           await subscriber.unsubscribe(prefix + channel);
         }
       };
+    },
+    onReconnect(handler) {
+      reconnectHandlers.add(handler);
     },
     async ping() {
       await publisher.ping();

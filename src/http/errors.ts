@@ -6,6 +6,7 @@ export type ErrorCode =
   | "unauthorized"
   | "forbidden"
   | "not_found"
+  | "not_joined"
   | "conflict"
   | "payload_too_large"
   | "rate_limited"

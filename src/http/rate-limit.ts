@@ -11,7 +11,10 @@ export interface Limit {
 export function createRateLimiter(cache: Cache, multiplier: number) {
   return {
     async consume(key: string, limit: Limit) {
-      const { count, resetInSeconds } = await cache.hit(`rl:${key}`, limit.windowSeconds);
+      // Fails open: while the shared cache is unreachable, chat goes on unlimited rather than not at all.
+      const hit = await cache.hit(`rl:${key}`, limit.windowSeconds).catch(() => null);
+      if (!hit) return;
+      const { count, resetInSeconds } = hit;
       if (count > Math.ceil(limit.max * multiplier)) {
         throw new AppError(429, "rate_limited", "too many requests, slow down", undefined, resetInSeconds);
       }

@@ -1,0 +1,255 @@
+import { and, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
+import type { Db, Tx } from "../db/client.ts";
+import { messageChanges, messages, reactions, roomMembers, rooms as roomTable, users } from "../db/schema.ts";
+import { isUuid } from "../db/uuid.ts";
+import type { DomainEvents } from "../events.ts";
+import { conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
+import type { RateLimiter } from "../http/rate-limit.ts";
+import { Content, type Message, type RoomEvent, type RoomEventKind } from "../protocol.ts";
+import type { MemberRole, Rooms } from "../rooms/store.ts";
+import { historyQuery, type HistoryRequest } from "./history.ts";
+import { messageColumns, toMessages } from "./message-view.ts";
+import { takeNextSeq } from "./room-counter.ts";
+
+export interface SendInput {
+  /** Id or slug; the WebSocket layer may pass the id it already resolved as roomId instead. */
+  roomKey?: string;
+  roomId?: string;
+  userId: string;
+  content: string;
+  /** Required over HTTP; made up here when a WebSocket client leaves it out. */
+  clientMsgId?: string;
+  /** The sender's clock, epoch ms. */
+  sentAt?: number | null;
+}
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: number | null;
+}
+
+/** Per user, before RATE_LIMIT_MULTIPLIER. */
+export const SEND_LIMIT = { max: 30, windowSeconds: 10 };
+export const SEARCH_LIMIT = 50;
+
+type ChangeKind = "edited" | "deleted" | "reaction";
+const EVENT_OF_CHANGE: Record<ChangeKind, RoomEventKind> = {
+  edited: "message_updated",
+  reaction: "message_updated",
+  deleted: "message_deleted",
+};
+
+/** The message a change is about, locked for the change's transaction, with the caller's role in its room. */
+interface ChangeTarget {
+  id: string;
+  roomId: string;
+  authorId: string;
+  deletedAt: Date | null;
+  role: MemberRole | null;
+}
+
+export interface MessagesDeps {
+  db: Db;
+  events: DomainEvents;
+  rooms: Rooms;
+  /** Send rate limit per user; left out by tests that measure the store alone. */
+  limiter?: RateLimiter;
+}
+
+export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
+  const selectMessages = () => db.select(messageColumns).from(messages).innerJoin(users, eq(users.id, messages.authorId)).$dynamic();
+
+  async function loadById(ids: string[]): Promise<Map<string, Message>> {
+    if (!ids.length) return new Map();
+    const loaded = await toMessages(db, await selectMessages().where(inArray(messages.id, ids)));
+    return new Map(loaded.map((m) => [m.id, m]));
+  }
+
+  async function loadOne(id: string): Promise<Message> {
+    const message = (await loadById([id])).get(id);
+    if (!message) throw notFound("message");
+    return message;
+  }
+
+  async function findByClientMsgId(roomId: string, authorId: string, clientMsgId: string): Promise<Message | undefined> {
+    const rows = await selectMessages()
+      .where(and(eq(messages.roomId, roomId), eq(messages.authorId, authorId), eq(messages.clientMsgId, clientMsgId)))
+      .limit(1);
+    return (await toMessages(db, rows))[0];
+  }
+
+  async function send(input: SendInput): Promise<{ message: Message; created: boolean }> {
+    const { userId } = input;
+    const checked = Content.safeParse(input.content);
+    if (!checked.success) throw invalid([{ field: "content", message: checked.error.issues.map((i) => i.message).join("; ") }]);
+    if (limiter) await limiter.consume(`send:user:${userId}`, SEND_LIMIT);
+    const roomKey = input.roomId ?? input.roomKey;
+    if (!roomKey) throw notFound("room");
+    const room = await rooms.resolveReadable(roomKey, userId);
+    if (!room.role) throw forbidden("join the room to post in it");
+    const clientMsgId = input.clientMsgId ?? crypto.randomUUID();
+    const sentAt = Number.isFinite(input.sentAt) ? Math.round(input.sentAt!) : null;
+
+    // Most retries find the original here, without touching the counter.
+    const existing = await findByClientMsgId(room.id, userId, clientMsgId);
+    if (existing) return { message: existing, created: false };
+
+    let inserted: { id: string; seq: number };
+    try {
+      inserted = await db.transaction(async (tx) => {
+        const seq = await takeNextSeq(tx, room.id);
+        const [row] = await tx
+          .insert(messages)
+          .values({ roomId: room.id, seq, authorId: userId, clientMsgId, content: input.content, sentAt })
+          .returning({ id: messages.id });
+        return { id: row!.id, seq };
+      });
+    } catch (err) {
+      // A racing retry committed first: our transaction rolled back, so no value was burned.
+      const { code, constraint } = pgError(err);
+      if (code !== UNIQUE_VIOLATION || constraint !== "messages_client_msg_key") throw err;
+      const original = await findByClientMsgId(room.id, userId, clientMsgId);
+      if (!original) throw err;
+      return { message: original, created: false };
+    }
+    const message = await loadOne(inserted.id);
+    events.emit({ type: "room.event", event: { kind: "new_message", roomId: room.id, seq: inserted.seq, message } });
+    return { message, created: true };
+  }
+
+  /**
+   * Runs `apply` on the locked message and, when it reports a change, gives the
+   * change the room's next value (messages.updated_seq and a message_changes row).
+   * The message row is locked before the room row, always in that order.
+   */
+  async function change(
+    messageId: string,
+    userId: string,
+    apply: (tx: Tx, target: ChangeTarget) => Promise<ChangeKind | null>,
+  ): Promise<Message> {
+    if (!isUuid(messageId)) throw notFound("message");
+    const id = messageId.toLowerCase();
+    const changed = await db.transaction(async (tx) => {
+      const [target] = await tx
+        .select({
+          id: messages.id,
+          roomId: messages.roomId,
+          authorId: messages.authorId,
+          deletedAt: messages.deletedAt,
+          isPrivate: roomTable.isPrivate,
+          role: roomMembers.role,
+        })
+        .from(messages)
+        .innerJoin(roomTable, eq(roomTable.id, messages.roomId))
+        .leftJoin(roomMembers, and(eq(roomMembers.roomId, messages.roomId), eq(roomMembers.userId, userId)))
+        .where(eq(messages.id, id))
+        .for("update", { of: messages });
+      // A message in a private room of others answers like one that does not exist.
+      if (!target || (target.isPrivate && !target.role)) throw notFound("message");
+      const kind = await apply(tx, target);
+      if (!kind) return null;
+      const seq = await takeNextSeq(tx, target.roomId);
+      await tx.update(messages).set({ updatedSeq: seq }).where(eq(messages.id, id));
+      await tx.insert(messageChanges).values({ roomId: target.roomId, seq, messageId: id, kind });
+      return { seq, kind, roomId: target.roomId };
+    });
+    const message = await loadOne(id);
+    if (changed) {
+      events.emit({ type: "room.event", event: { kind: EVENT_OF_CHANGE[changed.kind], roomId: changed.roomId, seq: changed.seq, message } });
+    }
+    return message;
+  }
+
+  const edit = (messageId: string, userId: string, content: string) => {
+    const checked = Content.safeParse(content);
+    if (!checked.success) throw invalid([{ field: "content", message: checked.error.issues.map((i) => i.message).join("; ") }]);
+    return change(messageId, userId, async (tx, target) => {
+      if (target.authorId !== userId) throw forbidden("only the author edits a message");
+      if (target.deletedAt) throw conflict("the message is deleted");
+      await tx.update(messages).set({ content, editedAt: new Date() }).where(eq(messages.id, target.id));
+      return "edited";
+    });
+  };
+
+  /** Leaves a tombstone (empty content, deletedAt) in the message's place; its reactions go. */
+  const remove = (messageId: string, userId: string) =>
+    change(messageId, userId, async (tx, target) => {
+      const mayDelete = target.authorId === userId || target.role === "owner" || target.role === "admin";
+      if (!mayDelete) throw forbidden("only the author or the room's owner or admins delete a message");
+      // Deleting twice changes nothing and takes no value.
+      if (target.deletedAt) return null;
+      await tx.update(messages).set({ content: "", deletedAt: new Date() }).where(eq(messages.id, target.id));
+      await tx.delete(reactions).where(eq(reactions.messageId, target.id));
+      return "deleted";
+    });
+
+  const toggleReaction = (messageId: string, userId: string, emoji: string) =>
+    change(messageId, userId, async (tx, target) => {
+      if (!target.role) throw forbidden("join the room to react");
+      if (target.deletedAt) throw conflict("the message is deleted");
+      const mine = and(eq(reactions.messageId, target.id), eq(reactions.userId, userId), eq(reactions.emoji, emoji));
+      const removed = await tx.delete(reactions).where(mine).returning({ emoji: reactions.emoji });
+      if (!removed.length) await tx.insert(reactions).values({ messageId: target.id, userId, emoji });
+      return "reaction";
+    });
+
+  async function history(roomKey: string, userId: string, req: HistoryRequest): Promise<Page<Message>> {
+    const room = await rooms.resolveReadable(roomKey, userId);
+    const rows = await historyQuery(db, room.id, req);
+    const more = rows.length > req.limit;
+    const page = await toMessages(db, rows.slice(0, req.limit));
+    if (req.after !== undefined) {
+      const last = page.at(-1);
+      return { data: page, nextCursor: more && last ? (last.updatedSeq ?? last.seq) : null };
+    }
+    page.reverse();
+    return { data: page, nextCursor: more ? page[0]!.seq : null };
+  }
+
+  /**
+   * One event per counter value above `afterSeq`, in counter order, each with
+   * the message's current state: what a reconnecting socket replays. Values
+   * still held by uncommitted transactions are simply not there yet.
+   */
+  async function eventsAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEvent[]> {
+    if (!isUuid(roomId)) return [];
+    const [created, changes] = await Promise.all([
+      db
+        .select({ seq: messages.seq, messageId: messages.id })
+        .from(messages)
+        .where(and(eq(messages.roomId, roomId), gt(messages.seq, afterSeq)))
+        .orderBy(messages.seq)
+        .limit(limit),
+      db
+        .select({ seq: messageChanges.seq, messageId: messageChanges.messageId, kind: messageChanges.kind })
+        .from(messageChanges)
+        .where(and(eq(messageChanges.roomId, roomId), gt(messageChanges.seq, afterSeq)))
+        .orderBy(messageChanges.seq)
+        .limit(limit),
+    ]);
+    const steps = [
+      ...created.map((c) => ({ seq: Number(c.seq), messageId: c.messageId, kind: "new_message" as RoomEventKind })),
+      ...changes.map((c) => ({ seq: Number(c.seq), messageId: c.messageId, kind: EVENT_OF_CHANGE[c.kind] })),
+    ]
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, limit);
+    const current = await loadById([...new Set(steps.map((s) => s.messageId))]);
+    return steps.map((s) => ({ kind: s.kind, roomId, seq: s.seq, message: current.get(s.messageId)! }));
+  }
+
+  /** Full-text search, newest first. Without a room: the rooms I belong to; with one: any room I may read. */
+  async function search(userId: string, q: string, roomKey?: string): Promise<Message[]> {
+    const scope = roomKey
+      ? eq(messages.roomId, (await rooms.resolveReadable(roomKey, userId)).id)
+      : inArray(messages.roomId, db.select({ roomId: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId)));
+    const rows = await selectMessages()
+      .where(and(scope, isNull(messages.deletedAt), sql`${messages.search} @@ websearch_to_tsquery('simple', ${q})`))
+      .orderBy(desc(messages.createdAt), desc(messages.seq))
+      .limit(SEARCH_LIMIT);
+    return toMessages(db, rows);
+  }
+
+  return { send, edit, remove, toggleReaction, history, eventsAfter, search };
+}
+
+export type Messages = ReturnType<typeof createMessages>;

@@ -1,0 +1,448 @@
+import type { Server, ServerWebSocket } from "bun";
+import type { Bus } from "../bus/bus.ts";
+import type { DomainEvent } from "../events.ts";
+import type { Logger } from "../log.ts";
+import { dedupeUsers, type PresenceStore } from "../presence/store.ts";
+import type { RoomEvent, ServerEvent, UserRef } from "../protocol.ts";
+import { RoomSequencer, type Sequenced } from "./room-sequencer.ts";
+import type { RealtimeMetrics } from "./metrics.ts";
+
+export interface SocketData {
+  connId: string;
+  user: UserRef & { email: string };
+  sessionId: string;
+  /** Rooms this socket receives (joined, replay done). */
+  rooms: Set<string>;
+  /** Room id or slug, as the client names it, to room id, for joined rooms. */
+  roomKeys: Map<string, string>;
+  /** Rooms being joined: their replay is in flight. */
+  joining: Set<string>;
+  typingAt: Map<string, number>;
+  bucket: { tokens: number; at: number };
+}
+export type Socket = ServerWebSocket<SocketData>;
+
+export interface HubDomain {
+  /** One event per counter value above `afterSeq`, in order, at most `limit`. */
+  eventsAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEvent[]>;
+  lastSeq(roomId: string): Promise<number>;
+}
+
+export interface HubOptions {
+  instanceId: string;
+  bus: Bus;
+  presence: PresenceStore;
+  domain: HubDomain;
+  log: Logger;
+  metrics: RealtimeMetrics;
+  /** How long an early event waits for the missing ones before Postgres is asked. */
+  gapWaitMs?: number;
+  /** Typing and presence are skipped for a socket with more than this buffered. */
+  ephemeralBufferLimit?: number;
+  /** Past this many buffered bytes a socket is closed with 4008. */
+  maxBufferedBytes?: number;
+}
+
+type BusMessage =
+  | { t: "ev"; o: string; e: RoomEvent }
+  | { t: "typing"; o: string; roomId: string; user: UserRef }
+  | { t: "presence"; o: string; roomId: string }
+  | { t: "left"; o: string; roomId: string; userId: string };
+
+interface Joiner {
+  buffer: { seq: number; text: string }[];
+}
+
+interface LocalRoom {
+  id: string;
+  topic: string;
+  sockets: Set<Socket>;
+  joiners: Set<Joiner>;
+  users: Map<string, { user: UserRef; sockets: number }>;
+  sequencer: RoomSequencer<Socket>;
+  ready: Promise<void>;
+  unsubscribeBus?: () => Promise<void>;
+  presenceText?: string;
+}
+
+const REPLAY_PAGE = 500;
+const BUS_SUBSCRIBE_WAIT_MS = 2_000;
+export const roomChannel = (roomId: string) => `room:${roomId}`;
+export const SESSIONS_CHANNEL = "sessions";
+
+export function frame(event: ServerEvent, data: unknown, extra: { ref?: string | number; seq?: number } = {}) {
+  return JSON.stringify({ event, data, ...extra, timestamp: Date.now() });
+}
+
+/**
+ * This instance's rooms: which local sockets receive which room, the Redis
+ * subscriptions behind them, ordered release of room events, presence and typing.
+ */
+export function createHub(opts: HubOptions) {
+  const { instanceId, bus, presence, domain, log, metrics } = opts;
+  const gapWaitMs = opts.gapWaitMs ?? 100;
+  const ephemeralLimit = opts.ephemeralBufferLimit ?? 64 * 1024;
+  const maxBuffered = opts.maxBufferedBytes ?? 4 * 1024 * 1024;
+  const rooms = new Map<string, LocalRoom>();
+  const sockets = new Set<Socket>();
+  const bySession = new Map<string, Set<Socket>>();
+  /** Sockets whose send is in flight, keyed by room/author/clientMsgId: skipped when their message is published. */
+  const origins = new Map<string, Socket>();
+  let server: Server<SocketData> | undefined;
+  let timers: ReturnType<typeof setInterval>[] = [];
+  let unsubscribeSessions: (() => Promise<void>) | undefined;
+
+  const logError = (what: string) => (err: unknown) => log.error(what, { error: String(err) });
+  const publishBus = (roomId: string, message: BusMessage) =>
+    bus.publish(roomChannel(roomId), JSON.stringify(message)).catch(logError("bus publish failed"));
+  const originKey = (roomId: string, userId: string, clientMsgId: string) => `${roomId}\n${userId}\n${clientMsgId}`;
+
+  function release(room: LocalRoom, { event, extra }: Sequenced<Socket>) {
+    const text = frame(event.kind, event.message, { seq: event.seq });
+    for (const joiner of room.joiners) joiner.buffer.push({ seq: event.seq, text });
+    let origin = extra;
+    if (!origin && event.kind === "new_message") {
+      const key = originKey(room.id, event.message.author.id, event.message.clientMsgId);
+      origin = origins.get(key);
+      origins.delete(key);
+    }
+    // The sender gets message_ack instead: publishing from its socket skips it.
+    if (origin && origin.readyState === 1) origin.publish(room.topic, text);
+    else server?.publish(room.topic, text);
+    metrics.released.inc();
+    metrics.deliveries.inc(room.sockets.size - (origin && room.sockets.has(origin) ? 1 : 0));
+  }
+
+  function openRoom(roomId: string): LocalRoom {
+    const existing = rooms.get(roomId);
+    if (existing) return existing;
+    const room: LocalRoom = {
+      id: roomId,
+      topic: `room:${roomId}`,
+      sockets: new Set(),
+      joiners: new Set(),
+      users: new Map(),
+      sequencer: undefined as unknown as RoomSequencer<Socket>,
+      ready: Promise.resolve(),
+    };
+    room.sequencer = new RoomSequencer<Socket>(
+      (item) => release(room, item),
+      (after) => {
+        metrics.gapFills.inc();
+        return domain.eventsAfter(roomId, after, REPLAY_PAGE);
+      },
+      gapWaitMs,
+      logError("room sequencer"),
+    );
+    rooms.set(roomId, room);
+    // Subscribe upstream first, then read the baseline: nothing committed in between is missed.
+    room.ready = (async () => {
+      const subscribed = bus.subscribe(roomChannel(roomId), (payload) => onBusMessage(payload));
+      subscribed.then(
+        (off) => {
+          if (rooms.get(roomId) === room) room.unsubscribeBus = off;
+          else void off().catch(logError("bus unsubscribe failed"));
+        },
+        logError("bus subscribe failed"),
+      );
+      // While Redis is away the subscription waits for it; local delivery need not, and the
+      // reconnect catch-up fills from Postgres whatever other instances sent meanwhile.
+      await Promise.race([subscribed, Bun.sleep(BUS_SUBSCRIBE_WAIT_MS)]);
+      room.sequencer.setBaseline(await domain.lastSeq(roomId));
+    })();
+    room.ready.catch((err) => {
+      logError("opening room failed")(err);
+      if (rooms.get(roomId) === room && room.sockets.size === 0 && room.joiners.size === 0) closeRoom(room);
+    });
+    return room;
+  }
+
+  function closeRoom(room: LocalRoom) {
+    if (rooms.get(room.id) !== room) return;
+    rooms.delete(room.id);
+    room.sequencer.close();
+    // A subscription still pending when the room closes is undone when it completes (see openRoom).
+    void room.unsubscribeBus?.().catch(logError("bus unsubscribe failed"));
+  }
+
+  function maybeCloseRoom(room: LocalRoom) {
+    if (room.sockets.size === 0 && room.joiners.size === 0) closeRoom(room);
+  }
+
+  function onBusMessage(payload: string) {
+    let message: BusMessage;
+    try {
+      message = JSON.parse(payload) as BusMessage;
+    } catch {
+      return log.warn("bad bus message");
+    }
+    if (message.o === instanceId) return; // already handled locally
+    switch (message.t) {
+      case "ev":
+        rooms.get(message.e.roomId)?.sequencer.push(message.e);
+        break;
+      case "typing":
+        sendTyping(message.roomId, message.user);
+        break;
+      case "presence":
+        void refreshPresence([message.roomId]);
+        break;
+      case "left":
+        dropUserFromRoom(message.roomId, message.userId);
+        break;
+    }
+  }
+
+  function sendEphemeral(room: LocalRoom, text: string, except?: Socket) {
+    for (const ws of room.sockets) {
+      if (ws === except) continue;
+      if (ws.getBufferedAmount() > ephemeralLimit) {
+        metrics.ephemeralDropped.inc();
+        continue;
+      }
+      ws.send(text);
+    }
+  }
+
+  function sendTyping(roomId: string, user: UserRef, except?: Socket) {
+    const room = rooms.get(roomId);
+    if (room) sendEphemeral(room, frame("typing", { roomId, user }), except);
+  }
+
+  async function refreshPresence(roomIds: string[]) {
+    if (!roomIds.length) return;
+    const lists = await presence.list(roomIds);
+    for (const [roomId, users] of lists) {
+      const room = rooms.get(roomId);
+      if (!room) continue;
+      const text = JSON.stringify(users);
+      if (text === room.presenceText) continue;
+      room.presenceText = text;
+      sendEphemeral(room, frame("presence", { roomId, users }));
+    }
+  }
+
+  /** Counts the socket; the first of its user in this room announces the change. */
+  function userCameOnline(room: LocalRoom, ws: Socket, announce: boolean) {
+    const { id, username } = ws.data.user;
+    const entry = room.users.get(id);
+    if (entry) entry.sockets += 1;
+    else room.users.set(id, { user: { id, username }, sockets: 1 });
+    if (!entry && announce) {
+      void publishBus(room.id, { t: "presence", o: instanceId, roomId: room.id });
+      void refreshPresence([room.id]).catch(logError("presence refresh failed"));
+    }
+  }
+
+  function userWentOffline(room: LocalRoom, userId: string, all = false) {
+    const entry = room.users.get(userId);
+    if (!entry) return;
+    entry.sockets = all ? 0 : entry.sockets - 1;
+    if (entry.sockets > 0) return;
+    room.users.delete(userId);
+    void presence
+      .remove(room.id, userId)
+      .then(() => {
+        void publishBus(room.id, { t: "presence", o: instanceId, roomId: room.id });
+        return refreshPresence([room.id]);
+      })
+      .catch(logError("presence remove failed"));
+  }
+
+  function detach(ws: Socket, room: LocalRoom) {
+    if (!room.sockets.delete(ws)) return;
+    ws.data.rooms.delete(room.id);
+    for (const [key, id] of ws.data.roomKeys) if (id === room.id) ws.data.roomKeys.delete(key);
+    if (ws.readyState === 1) ws.unsubscribe(room.topic);
+    userWentOffline(room, ws.data.user.id);
+    maybeCloseRoom(room);
+  }
+
+  /** A member removed from a room stops receiving it on every instance. */
+  function dropUserFromRoom(roomId: string, userId: string) {
+    const room = rooms.get(roomId);
+    if (!room) return;
+    for (const ws of [...room.sockets]) if (ws.data.user.id === userId) detach(ws, room);
+  }
+
+  function sweepSlowConsumers() {
+    for (const ws of sockets) {
+      if (ws.readyState === 1 && ws.getBufferedAmount() > maxBuffered) {
+        metrics.slowClosed.inc();
+        ws.close(4008, "too slow: resume with afterSeq");
+      }
+    }
+  }
+
+  function heartbeat() {
+    const entries: { roomId: string; user: UserRef }[] = [];
+    for (const room of rooms.values()) for (const { user } of room.users.values()) entries.push({ roomId: room.id, user });
+    void presence
+      .refresh(entries)
+      .then(() => refreshPresence([...rooms.keys()]))
+      .catch(logError("presence heartbeat failed"));
+  }
+
+  return {
+    attach(s: Server<SocketData>) {
+      server = s;
+    },
+
+    async start() {
+      unsubscribeSessions = await bus.subscribe(SESSIONS_CHANNEL, (payload) => {
+        try {
+          const { sessionId } = JSON.parse(payload) as { sessionId: string };
+          for (const ws of bySession.get(sessionId) ?? []) ws.close(4001, "signed out");
+        } catch {
+          log.warn("bad session message");
+        }
+      });
+      bus.onReconnect?.(() => {
+        log.info("bus reconnected: filling holes from Postgres");
+        for (const room of rooms.values()) void room.sequencer.catchUp();
+        heartbeat();
+      });
+      timers = [setInterval(sweepSlowConsumers, 250), setInterval(heartbeat, 2_000)];
+    },
+
+    stop() {
+      for (const t of timers) clearInterval(t);
+      timers = [];
+      void unsubscribeSessions?.();
+      for (const room of [...rooms.values()]) closeRoom(room);
+    },
+
+    /** Wired to this process's domain events. */
+    onDomainEvent(event: DomainEvent) {
+      switch (event.type) {
+        case "room.event":
+          rooms.get(event.event.roomId)?.sequencer.push(event.event);
+          void publishBus(event.event.roomId, { t: "ev", o: instanceId, e: event.event });
+          break;
+        case "room.member_left":
+          dropUserFromRoom(event.roomId, event.userId);
+          void publishBus(event.roomId, { t: "left", o: instanceId, roomId: event.roomId, userId: event.userId });
+          break;
+        case "session.revoked":
+          for (const ws of bySession.get(event.sessionId) ?? []) ws.close(4001, "signed out");
+          bus
+            .publish(SESSIONS_CHANNEL, JSON.stringify({ sessionId: event.sessionId }))
+            .catch(logError("bus publish failed"));
+          break;
+        case "room.member_joined":
+          break;
+      }
+    },
+
+    connected(ws: Socket) {
+      sockets.add(ws);
+      let set = bySession.get(ws.data.sessionId);
+      if (!set) bySession.set(ws.data.sessionId, (set = new Set()));
+      set.add(ws);
+      metrics.connections.inc();
+    },
+
+    disconnected(ws: Socket) {
+      if (!sockets.delete(ws)) return;
+      metrics.connections.dec();
+      const set = bySession.get(ws.data.sessionId);
+      set?.delete(ws);
+      if (set?.size === 0) bySession.delete(ws.data.sessionId);
+      for (const roomId of [...ws.data.rooms]) {
+        const room = rooms.get(roomId);
+        if (room) detach(ws, room);
+      }
+      ws.data.rooms.clear();
+    },
+
+    /** Registers the socket that is sending this message, so it gets the ack and not the event. */
+    expectOrigin(roomId: string, userId: string, clientMsgId: string, ws: Socket) {
+      const key = originKey(roomId, userId, clientMsgId);
+      origins.set(key, ws);
+      return () => {
+        if (origins.get(key) === ws) origins.delete(key);
+      };
+    },
+
+    /**
+     * The join seam: subscribe upstream and hold live events for this socket,
+     * send `joined`, presence and the replay read from Postgres, then the held
+     * events above the last replayed value, then subscribe the socket to the topic.
+     */
+    async join(ws: Socket, info: { roomId: string; slug: string }, afterSeq: number | undefined, ref?: string | number) {
+      const room = openRoom(info.roomId);
+      const joiner: Joiner = { buffer: [] };
+      room.joiners.add(joiner);
+      ws.data.joining.add(room.id);
+      try {
+        await room.ready;
+        const replay: RoomEvent[] = [];
+        if (afterSeq !== undefined) {
+          for (let after = afterSeq; ; ) {
+            const page = await domain.eventsAfter(room.id, after, REPLAY_PAGE);
+            replay.push(...page);
+            if (page.length < REPLAY_PAGE) break;
+            after = page.at(-1)!.seq;
+          }
+        }
+        // The joiner's own presence is written first, so the list it gets includes itself.
+        const { id, username } = ws.data.user;
+        const newUser = !room.users.has(id);
+        // Presence lives in Redis: without it the join still works, with what is known locally.
+        if (newUser) await presence.add(room.id, { id, username }).catch(logError("presence add failed"));
+        const users =
+          (await presence.list([room.id]).catch(() => undefined))?.get(room.id) ??
+          dedupeUsers([...[...room.users.values()].map((u) => u.user), { id, username }]);
+        if (ws.readyState !== 1) {
+          if (newUser) void presence.remove(room.id, id).catch(logError("presence remove failed"));
+          return;
+        }
+        let last = Math.max(afterSeq ?? -1, replay.at(-1)?.seq ?? -1);
+        const lastSeq = Math.max(room.sequencer.lastReleased, last, 0);
+        ws.send(frame("joined", { roomId: room.id, slug: info.slug, lastSeq }, { ref }));
+        ws.send(frame("presence", { roomId: room.id, users }));
+        for (const event of replay) ws.send(frame(event.kind, event.message, { seq: event.seq }));
+        if (afterSeq === undefined) last = room.sequencer.lastReleased;
+        for (const held of joiner.buffer) {
+          if (held.seq <= last) continue;
+          ws.send(held.text);
+          last = held.seq;
+        }
+        // No await since the held events were sent: nothing can fall between them and the topic.
+        ws.subscribe(room.topic);
+        room.sockets.add(ws);
+        ws.data.rooms.add(room.id);
+        ws.data.roomKeys.set(room.id, room.id);
+        ws.data.roomKeys.set(info.slug, room.id);
+        userCameOnline(room, ws, newUser);
+        return { lastSeq, replayed: replay.length };
+      } finally {
+        room.joiners.delete(joiner);
+        ws.data.joining.delete(room.id);
+        maybeCloseRoom(room);
+      }
+    },
+
+    leave(ws: Socket, roomId: string) {
+      const room = rooms.get(roomId);
+      if (room) detach(ws, room);
+    },
+
+    typing(ws: Socket, roomId: string) {
+      const { id, username } = ws.data.user;
+      sendTyping(roomId, { id, username }, ws);
+      void publishBus(roomId, { t: "typing", o: instanceId, roomId, user: { id, username } });
+    },
+
+    /** Graceful shutdown: every client is told to reconnect elsewhere. */
+    closeAll(code: number, reason: string) {
+      for (const ws of [...sockets]) ws.close(code, reason);
+    },
+
+    stats() {
+      return { sockets: sockets.size, rooms: rooms.size };
+    },
+  };
+}
+
+export type Hub = ReturnType<typeof createHub>;

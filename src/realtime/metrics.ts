@@ -1,0 +1,18 @@
+import { Counter, Gauge } from "prom-client";
+import type { Metrics } from "../metrics/registry.ts";
+
+export function createRealtimeMetrics({ registry }: Metrics) {
+  const registers = [registry];
+  return {
+    connections: new Gauge({ name: "ws_connections", help: "Open WebSocket connections", registers }),
+    frames: new Counter({ name: "ws_frames_received_total", help: "Client frames by event", labelNames: ["event"] as const, registers }),
+    frameErrors: new Counter({ name: "ws_frame_errors_total", help: "Error frames sent, by code", labelNames: ["code"] as const, registers }),
+    released: new Counter({ name: "room_events_released_total", help: "Room events released in order by this instance", registers }),
+    deliveries: new Counter({ name: "room_event_deliveries_total", help: "Room event frames sent to local sockets", registers }),
+    gapFills: new Counter({ name: "room_gap_fills_total", help: "Reads from Postgres to fill a hole in a room's events", registers }),
+    ephemeralDropped: new Counter({ name: "ws_ephemeral_dropped_total", help: "Typing/presence frames skipped for slow sockets", registers }),
+    slowClosed: new Counter({ name: "ws_slow_consumer_closed_total", help: "Sockets closed with 4008", registers }),
+  };
+}
+
+export type RealtimeMetrics = ReturnType<typeof createRealtimeMetrics>;

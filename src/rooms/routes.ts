@@ -1,0 +1,168 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireAuth } from "../auth/middleware.ts";
+import type { Sessions } from "../auth/session.ts";
+import { decodeIdCursor, encodeIdCursor } from "../http/cursor.ts";
+import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
+import { queryInt } from "../http/query-int.ts";
+import { createRouter } from "../http/router.ts";
+import { Room } from "../protocol.ts";
+import { Slug } from "./slug.ts";
+import type { Rooms } from "./store.ts";
+
+const RoomParams = z.object({ room: z.string().min(1).max(200).openapi({ description: "room id or slug" }) });
+const PageQuery = (maxLimit: number, defaultLimit: number) =>
+  z.object({
+    limit: queryInt(1, maxLimit).optional().openapi({ description: `1..${maxLimit}, default ${defaultLimit}` }),
+    cursor: z.string().max(200).optional().openapi({ description: "nextCursor of the previous page" }),
+  });
+const Member = z.object({
+  id: z.string(),
+  username: z.string(),
+  role: z.enum(["owner", "admin", "member"]),
+  joinedAt: z.string(),
+});
+const UserIdBody = z.object({ userId: z.string().min(1).max(100) }).strict();
+
+const ROOMS_PAGE = { max: 100, default: 50 };
+const MEMBERS_PAGE = { max: 500, default: 100 };
+
+export interface RoomRouteDeps {
+  sessions: Sessions;
+  rooms: Rooms;
+}
+
+export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
+  const secured = { middleware: [requireAuth(sessions)], security: [{ bearer: [] }], tags: ["rooms"] };
+  const authErrors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse };
+
+  const list = createRoute({
+    ...secured,
+    method: "get",
+    path: "/rooms",
+    request: { query: PageQuery(ROOMS_PAGE.max, ROOMS_PAGE.default) },
+    responses: {
+      200: jsonResponse(z.object({ data: z.array(Room), nextCursor: z.string().nullable() }), "Public rooms and private rooms I belong to"),
+      ...authErrors,
+    },
+  });
+  const create = createRoute({
+    ...secured,
+    method: "post",
+    path: "/rooms",
+    request: {
+      body: jsonBody(
+        z
+          .object({ name: z.string().trim().min(1).max(100), slug: Slug.optional(), isPrivate: z.boolean().optional() })
+          .strict(),
+      ),
+    },
+    responses: { 201: jsonResponse(Room, "Created; the caller is its owner"), 409: ErrorResponse, ...authErrors },
+  });
+  const get = createRoute({
+    ...secured,
+    method: "get",
+    path: "/rooms/{room}",
+    request: { params: RoomParams },
+    responses: { 200: jsonResponse(Room, "The room"), ...authErrors },
+  });
+  const join = createRoute({
+    ...secured,
+    method: "post",
+    path: "/rooms/{room}/join",
+    request: { params: RoomParams },
+    responses: { 200: jsonResponse(Room, "Member now (public rooms; private ones only for members)"), ...authErrors },
+  });
+  const leave = createRoute({
+    ...secured,
+    method: "post",
+    path: "/rooms/{room}/leave",
+    request: { params: RoomParams },
+    responses: { 204: { description: "No longer a member" }, ...authErrors },
+  });
+  const members = createRoute({
+    ...secured,
+    method: "get",
+    path: "/rooms/{room}/members",
+    request: { params: RoomParams, query: PageQuery(MEMBERS_PAGE.max, MEMBERS_PAGE.default) },
+    responses: { 200: jsonResponse(z.object({ data: z.array(Member), nextCursor: z.string().nullable() }), "Members by user id"), ...authErrors },
+  });
+  const addMember = createRoute({
+    ...secured,
+    method: "post",
+    path: "/rooms/{room}/members",
+    request: { params: RoomParams, body: jsonBody(UserIdBody) },
+    responses: {
+      201: jsonResponse(Member, "Added"),
+      200: jsonResponse(Member, "Was a member already"),
+      403: ErrorResponse,
+      ...authErrors,
+    },
+  });
+  const removeMember = createRoute({
+    ...secured,
+    method: "delete",
+    path: "/rooms/{room}/members/{userId}",
+    request: { params: RoomParams.extend({ userId: z.string().min(1).max(100) }) },
+    responses: { 204: { description: "Removed" }, 403: ErrorResponse, ...authErrors },
+  });
+  const read = createRoute({
+    ...secured,
+    method: "post",
+    path: "/rooms/{room}/read",
+    request: { params: RoomParams, body: jsonBody(z.object({ seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict()) },
+    responses: { 204: { description: "Read marker moved (never backwards)" }, 403: ErrorResponse, ...authErrors },
+  });
+  const direct = createRoute({
+    ...secured,
+    method: "post",
+    path: "/dms",
+    tags: ["rooms"],
+    request: { body: jsonBody(UserIdBody) },
+    responses: {
+      201: jsonResponse(Room, "Direct room created"),
+      200: jsonResponse(Room, "The existing direct room of this pair"),
+      ...authErrors,
+    },
+  });
+
+  return createRouter()
+    .openapi(list, async (c) => {
+      const { limit, cursor } = c.req.valid("query");
+      const afterId = cursor === undefined ? undefined : decodeIdCursor(cursor);
+      const page = await rooms.list(c.get("auth").user.id, { limit: limit ?? ROOMS_PAGE.default, afterId });
+      return c.json({ data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) }, 200);
+    })
+    .openapi(create, async (c) => c.json(await rooms.create(c.get("auth").user.id, c.req.valid("json")), 201))
+    .openapi(get, async (c) => c.json(await rooms.get(c.req.valid("param").room, c.get("auth").user.id), 200))
+    .openapi(join, async (c) => c.json(await rooms.join(c.req.valid("param").room, c.get("auth").user.id), 200))
+    .openapi(leave, async (c) => {
+      await rooms.leave(c.req.valid("param").room, c.get("auth").user.id);
+      return c.body(null, 204);
+    })
+    .openapi(members, async (c) => {
+      const { limit, cursor } = c.req.valid("query");
+      const afterUserId = cursor === undefined ? undefined : decodeIdCursor(cursor);
+      const page = await rooms.members(c.req.valid("param").room, c.get("auth").user.id, {
+        limit: limit ?? MEMBERS_PAGE.default,
+        afterUserId,
+      });
+      return c.json({ data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) }, 200);
+    })
+    .openapi(addMember, async (c) => {
+      const { member, created } = await rooms.addMember(c.req.valid("param").room, c.get("auth").user.id, c.req.valid("json").userId);
+      return created ? c.json(member, 201) : c.json(member, 200);
+    })
+    .openapi(removeMember, async (c) => {
+      const { room, userId } = c.req.valid("param");
+      await rooms.removeMember(room, c.get("auth").user.id, userId);
+      return c.body(null, 204);
+    })
+    .openapi(read, async (c) => {
+      await rooms.markRead(c.req.valid("param").room, c.get("auth").user.id, c.req.valid("json").seq);
+      return c.body(null, 204);
+    })
+    .openapi(direct, async (c) => {
+      const { room, created } = await rooms.openDirect(c.get("auth").user.id, c.req.valid("json").userId);
+      return created ? c.json(room, 201) : c.json(room, 200);
+    });
+}

@@ -1,0 +1,269 @@
+import { and, eq, gt, inArray, isNotNull, or, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
+import type { Db } from "../db/client.ts";
+import { messages, roomMembers, rooms, users } from "../db/schema.ts";
+import { isUuid } from "../db/uuid.ts";
+import type { DomainEvents } from "../events.ts";
+import { conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
+import type { Room } from "../protocol.ts";
+import { deriveSlug, slugWithSuffix } from "./slug.ts";
+
+export type MemberRole = "owner" | "admin" | "member";
+
+/** A room as the permission checks see it, with the caller's role (null: not a member). */
+export interface RoomRow {
+  id: string;
+  slug: string;
+  name: string;
+  isPrivate: boolean;
+  createdAt: Date;
+  lastSeq: number;
+  role: MemberRole | null;
+}
+
+export interface Member {
+  id: string;
+  username: string;
+  role: MemberRole;
+  joinedAt: string;
+}
+
+export interface Page<T, C> {
+  data: T[];
+  nextCursor: C | null;
+}
+
+const ROOM_NOT_FOUND = () => notFound("room");
+const MANAGERS: readonly MemberRole[] = ["owner", "admin"];
+
+/** A uuid-shaped key is an id (slugs never look like one); anything else is a slug. */
+const byKey = (roomKey: string) =>
+  isUuid(roomKey) ? eq(rooms.id, roomKey.toLowerCase()) : eq(rooms.slug, roomKey.toLowerCase());
+
+export function createRooms(db: Db, events: DomainEvents) {
+  // The caller's own membership row, joined onto every room query.
+  const me = alias(roomMembers, "me");
+  const mine = (userId: string) => and(eq(me.roomId, rooms.id), eq(me.userId, userId));
+  const visible = or(eq(rooms.isPrivate, false), isNotNull(me.userId));
+
+  const rowColumns = {
+    id: rooms.id,
+    slug: rooms.slug,
+    name: rooms.name,
+    isPrivate: rooms.isPrivate,
+    createdAt: rooms.createdAt,
+    lastSeq: rooms.lastSeq,
+    role: me.role,
+  };
+
+  const viewColumns = {
+    ...rowColumns,
+    memberCount: sql<number>`(select count(*)::int from ${roomMembers} m where m.room_id = ${rooms.id})`.mapWith(Number),
+    // Messages of others after my read marker; cheap thanks to the (room_id, seq) index.
+    unreadCount: sql<number>`(select count(*)::int from ${messages} x
+      where x.room_id = ${rooms.id} and x.seq > ${me.lastReadSeq}
+        and x.author_id <> ${me.userId} and x.deleted_at is null)`.mapWith(Number),
+  };
+
+  type ViewRow = RoomRow & { memberCount: number; unreadCount: number | null };
+  const toRoom = (row: ViewRow): Room => ({
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    isPrivate: row.isPrivate,
+    createdAt: row.createdAt.toISOString(),
+    memberCount: Number(row.memberCount),
+    lastSeq: Number(row.lastSeq),
+    ...(row.role ? { unreadCount: Number(row.unreadCount ?? 0) } : {}),
+  });
+
+  async function find(roomKey: string, userId: string): Promise<RoomRow | undefined> {
+    const [row] = await db.select(rowColumns).from(rooms).leftJoin(me, mine(userId)).where(byKey(roomKey)).limit(1);
+    return row;
+  }
+
+  async function resolveReadable(roomKey: string, userId: string): Promise<RoomRow> {
+    const row = await find(roomKey, userId);
+    // Private rooms of others answer exactly like rooms that do not exist.
+    if (!row || (row.isPrivate && !row.role)) throw ROOM_NOT_FOUND();
+    return row;
+  }
+
+  async function get(roomKey: string, userId: string): Promise<Room> {
+    const [row] = await db
+      .select(viewColumns)
+      .from(rooms)
+      .leftJoin(me, mine(userId))
+      .where(and(byKey(roomKey), visible))
+      .limit(1);
+    if (!row) throw ROOM_NOT_FOUND();
+    return toRoom(row);
+  }
+
+  async function list(userId: string, opts: { limit: number; afterId?: string }): Promise<Page<Room, string>> {
+    const rows = await db
+      .select(viewColumns)
+      .from(rooms)
+      .leftJoin(me, mine(userId))
+      .where(and(visible, opts.afterId ? gt(rooms.id, opts.afterId) : undefined))
+      .orderBy(rooms.id)
+      .limit(opts.limit + 1);
+    const page = rows.slice(0, opts.limit);
+    return { data: page.map(toRoom), nextCursor: rows.length > opts.limit ? page.at(-1)!.id : null };
+  }
+
+  async function create(userId: string, input: { name: string; slug?: string; isPrivate?: boolean }): Promise<Room> {
+    const base = input.slug ?? deriveSlug(input.name);
+    for (let attempt = 0; ; attempt++) {
+      const slug = attempt === 0 ? base : slugWithSuffix(base);
+      try {
+        const roomId = await db.transaction(async (tx) => {
+          const [room] = await tx
+            .insert(rooms)
+            .values({ slug, name: input.name, isPrivate: input.isPrivate ?? false, createdBy: userId })
+            .returning({ id: rooms.id });
+          await tx.insert(roomMembers).values({ roomId: room!.id, userId, role: "owner" });
+          return room!.id;
+        });
+        events.emit({ type: "room.member_joined", roomId, userId });
+        return get(roomId, userId);
+      } catch (err) {
+        if (pgError(err).code !== UNIQUE_VIOLATION) throw err;
+        // A slug the caller chose is theirs to change; a derived one we make unique ourselves.
+        if (input.slug !== undefined || attempt >= 4) {
+          throw conflict("slug is already taken", [{ field: "slug", message: "already taken" }]);
+        }
+      }
+    }
+  }
+
+  async function join(roomKey: string, userId: string): Promise<Room> {
+    const room = await resolveReadable(roomKey, userId);
+    if (!room.role) {
+      const added = await db
+        .insert(roomMembers)
+        .values({ roomId: room.id, userId })
+        .onConflictDoNothing()
+        .returning({ roomId: roomMembers.roomId });
+      if (added.length) events.emit({ type: "room.member_joined", roomId: room.id, userId });
+    }
+    return get(room.id, userId);
+  }
+
+  async function removeMembership(roomId: string, userId: string): Promise<boolean> {
+    const removed = await db
+      .delete(roomMembers)
+      .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+      .returning({ userId: roomMembers.userId });
+    if (removed.length) events.emit({ type: "room.member_left", roomId, userId });
+    return removed.length > 0;
+  }
+
+  async function leave(roomKey: string, userId: string): Promise<void> {
+    const room = await resolveReadable(roomKey, userId);
+    await removeMembership(room.id, userId);
+  }
+
+  async function roleOf(roomId: string, userId: string): Promise<MemberRole | null> {
+    if (!isUuid(roomId) || !isUuid(userId)) return null;
+    const [row] = await db
+      .select({ role: roomMembers.role })
+      .from(roomMembers)
+      .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+      .limit(1);
+    return row?.role ?? null;
+  }
+
+  const isMember = async (roomId: string, userId: string) => (await roleOf(roomId, userId)) !== null;
+
+  async function members(roomKey: string, userId: string, opts: { limit: number; afterUserId?: string }): Promise<Page<Member, string>> {
+    const room = await resolveReadable(roomKey, userId);
+    const rows = await db
+      .select({ id: users.id, username: users.username, role: roomMembers.role, joinedAt: roomMembers.joinedAt })
+      .from(roomMembers)
+      .innerJoin(users, eq(users.id, roomMembers.userId))
+      .where(and(eq(roomMembers.roomId, room.id), opts.afterUserId ? gt(roomMembers.userId, opts.afterUserId) : undefined))
+      .orderBy(roomMembers.userId)
+      .limit(opts.limit + 1);
+    const page = rows.slice(0, opts.limit).map((r) => ({ ...r, joinedAt: r.joinedAt.toISOString() }));
+    return { data: page, nextCursor: rows.length > opts.limit ? page.at(-1)!.id : null };
+  }
+
+  async function addMember(roomKey: string, actorId: string, targetUserId: string): Promise<{ member: Member; created: boolean }> {
+    const room = await resolveReadable(roomKey, actorId);
+    if (!room.role || !MANAGERS.includes(room.role)) throw forbidden("only the room's owner or admins add members");
+    if (!isUuid(targetUserId)) throw notFound("user");
+    const [target] = await db.select({ id: users.id, username: users.username }).from(users).where(eq(users.id, targetUserId));
+    if (!target) throw notFound("user");
+    const added = await db
+      .insert(roomMembers)
+      .values({ roomId: room.id, userId: target.id })
+      .onConflictDoNothing()
+      .returning({ role: roomMembers.role, joinedAt: roomMembers.joinedAt });
+    if (added.length) events.emit({ type: "room.member_joined", roomId: room.id, userId: target.id });
+    const [row] = await db
+      .select({ role: roomMembers.role, joinedAt: roomMembers.joinedAt })
+      .from(roomMembers)
+      .where(and(eq(roomMembers.roomId, room.id), eq(roomMembers.userId, target.id)));
+    if (!row) throw notFound("member"); // removed again in the meantime
+    return { member: { ...target, role: row.role, joinedAt: row.joinedAt.toISOString() }, created: added.length > 0 };
+  }
+
+  async function removeMember(roomKey: string, actorId: string, targetUserId: string): Promise<void> {
+    const room = await resolveReadable(roomKey, actorId);
+    if (!isUuid(targetUserId)) throw notFound("member");
+    if (targetUserId.toLowerCase() !== actorId) {
+      if (!room.role || !MANAGERS.includes(room.role)) throw forbidden("only the room's owner or admins remove others");
+      const targetRole = await roleOf(room.id, targetUserId.toLowerCase());
+      if (targetRole === "owner" && room.role !== "owner") throw forbidden("admins cannot remove the owner");
+    }
+    if (!(await removeMembership(room.id, targetUserId.toLowerCase()))) throw notFound("member");
+  }
+
+  async function markRead(roomKey: string, userId: string, seq: number): Promise<void> {
+    const room = await resolveReadable(roomKey, userId);
+    if (!room.role) throw forbidden("join the room first");
+    if (seq > room.lastSeq) throw invalid([{ field: "seq", message: `must be at most the room's lastSeq (${room.lastSeq})` }]);
+    await db
+      .update(roomMembers)
+      .set({ lastReadSeq: sql`greatest(${roomMembers.lastReadSeq}, ${seq})` })
+      .where(and(eq(roomMembers.roomId, room.id), eq(roomMembers.userId, userId)));
+  }
+
+  /** The one private room of a pair of users, made on first use; both become (or stay) members. */
+  async function openDirect(userId: string, otherUserId: string): Promise<{ room: Room; created: boolean }> {
+    if (!isUuid(otherUserId)) throw notFound("user");
+    const other = otherUserId.toLowerCase();
+    if (other === userId) throw invalid([{ field: "userId", message: "cannot open a direct conversation with yourself" }]);
+    const pair = [userId, other].sort();
+    const people = await db.select({ id: users.id, username: users.username }).from(users).where(inArray(users.id, pair));
+    if (people.length !== 2) throw notFound("user");
+    const dmKey = pair.join(":");
+    const names = pair.map((id) => people.find((p) => p.id === id)!.username);
+
+    const { roomId, created, joined } = await db.transaction(async (tx) => {
+      // Unique dm_key: of two racing first messages, one inserts and the other finds its row.
+      const [inserted] = await tx
+        .insert(rooms)
+        .values({ slug: directSlug(dmKey), name: names.join(", "), isPrivate: true, dmKey, createdBy: userId })
+        .onConflictDoNothing()
+        .returning({ id: rooms.id });
+      const roomId = inserted?.id ?? (await tx.select({ id: rooms.id }).from(rooms).where(eq(rooms.dmKey, dmKey)))[0]?.id;
+      if (!roomId) throw new Error(`direct room ${dmKey} neither inserted nor found`);
+      const joined = await tx
+        .insert(roomMembers)
+        .values(pair.map((id) => ({ roomId, userId: id })))
+        .onConflictDoNothing()
+        .returning({ userId: roomMembers.userId });
+      return { roomId, created: Boolean(inserted), joined };
+    });
+    for (const { userId: joinedId } of joined) events.emit({ type: "room.member_joined", roomId, userId: joinedId });
+    return { room: await get(roomId, userId), created };
+  }
+
+  return { resolveReadable, get, list, create, join, leave, isMember, roleOf, members, addMember, removeMember, markRead, openDirect };
+}
+
+const directSlug = (dmKey: string) => `dm-${new Bun.CryptoHasher("sha256").update(dmKey).digest("hex").slice(0, 32)}`;
+
+export type Rooms = ReturnType<typeof createRooms>;

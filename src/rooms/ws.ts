@@ -1,0 +1,26 @@
+import { AppError } from "../http/errors.ts";
+import type { FrameHandlers } from "../realtime/socket.ts";
+import type { Rooms } from "./store.ts";
+
+export function roomFrameHandlers(rooms: Rooms): Pick<FrameHandlers, "join_room" | "leave_room" | "read"> {
+  return {
+    async join_room({ ws, hub, ref }, { roomId: roomKey, afterSeq }) {
+      // Public rooms make the user a member, as over HTTP; a private room needs membership (else 404).
+      const room = await rooms.join(roomKey, ws.data.user.id);
+      if (ws.data.joining.has(room.id)) throw new AppError(409, "conflict", "already joining this room");
+      // Joining again resumes from afterSeq: the socket leaves first so nothing is sent twice.
+      if (ws.data.rooms.has(room.id)) hub.leave(ws, room.id);
+      await hub.join(ws, { roomId: room.id, slug: room.slug }, afterSeq, ref);
+    },
+
+    leave_room({ ws, hub }, { roomId: roomKey }) {
+      const roomId = ws.data.roomKeys.get(roomKey.toLowerCase()) ?? ws.data.roomKeys.get(roomKey);
+      if (!roomId) throw new AppError(404, "not_joined", "not joined to that room");
+      hub.leave(ws, roomId);
+    },
+
+    async read({ ws }, { roomId: roomKey, seq }) {
+      await rooms.markRead(roomKey, ws.data.user.id, seq);
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import type { Server } from "bun";
+import { eq } from "drizzle-orm";
+import { createApp, type AppState } from "./app.ts";
+import { createSessions } from "./auth/session.ts";
+import { rooms as roomsTable } from "./db/schema.ts";
+import type { Env } from "./env.ts";
+import { createDomainEvents } from "./events.ts";
+import { createRateLimiter } from "./http/rate-limit.ts";
+import type { Logger } from "./log.ts";
+import { messageFrameHandlers } from "./messages/ws.ts";
+import { createMessages } from "./messages/store.ts";
+import { createMetrics } from "./metrics/registry.ts";
+import { presenceFrameHandlers } from "./presence/ws.ts";
+import { createHub, type SocketData } from "./realtime/hub.ts";
+import { createRealtimeMetrics } from "./realtime/metrics.ts";
+import { createRealtime } from "./realtime/socket.ts";
+import { roomFrameHandlers } from "./rooms/ws.ts";
+import { createRooms } from "./rooms/store.ts";
+import type { Stores } from "./stores.ts";
+
+export interface ChatServerOptions {
+  env: Env;
+  instanceId: string;
+  stores: Stores;
+  log: Logger;
+  /** Starts not ready: call `ready()` once migrations are applied. */
+  state?: AppState;
+}
+
+/** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. */
+export function startChatServer({ env, instanceId, stores, log, state = { ready: false, draining: false } }: ChatServerOptions) {
+  const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
+  const metrics = createMetrics(instanceId);
+  const app = createApp({ env, instanceId, log, state, events, metrics, ...stores });
+
+  const { db } = stores.database;
+  const rooms = createRooms(db, events);
+  const limiter = createRateLimiter(stores.cache, env.RATE_LIMIT_MULTIPLIER);
+  const messages = createMessages({ db, events, rooms, limiter });
+  const realtimeMetrics = createRealtimeMetrics(metrics);
+  const hub = createHub({
+    instanceId,
+    bus: stores.bus,
+    presence: stores.presence,
+    log,
+    metrics: realtimeMetrics,
+    maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+    domain: {
+      eventsAfter: messages.eventsAfter,
+      async lastSeq(roomId) {
+        const [row] = await db.select({ lastSeq: roomsTable.lastSeq }).from(roomsTable).where(eq(roomsTable.id, roomId));
+        return row?.lastSeq ?? 0;
+      },
+    },
+  });
+  events.on(hub.onDomainEvent);
+  const realtime = createRealtime({
+    hub,
+    sessions: createSessions(db, stores.cache, env.SESSION_TTL_DAYS),
+    handlers: { ...roomFrameHandlers(rooms), ...messageFrameHandlers(messages, rooms), ...presenceFrameHandlers() },
+    state,
+    log,
+    metrics: realtimeMetrics,
+    allowedOrigins: env.ALLOWED_ORIGINS,
+    framesPerSecond: env.WS_FRAMES_PER_SECOND * env.RATE_LIMIT_MULTIPLIER,
+    maxFrameBytes: env.WS_MAX_FRAME_BYTES,
+  });
+
+  const server: Server<SocketData> = Bun.serve<SocketData>({
+    port: env.PORT,
+    hostname: env.HOST,
+    // Above the app's own limit, so the app answers 413 with the contract's body.
+    maxRequestBodySize: env.MAX_BODY_BYTES * 4,
+    async fetch(req, srv) {
+      if (new URL(req.url).pathname === "/ws") return realtime.upgrade(req, srv);
+      return app.fetch(req, { ip: srv.requestIP(req)?.address });
+    },
+    websocket: realtime.websocket,
+  });
+  hub.attach(server);
+  const started = hub.start();
+
+  return {
+    server,
+    app,
+    hub,
+    state,
+    events,
+    async ready() {
+      await started;
+      state.ready = true;
+    },
+    /** SIGTERM: /readyz turns 503, no new connections, sockets closed with 1012 so clients resume elsewhere. */
+    async drain() {
+      state.draining = true;
+      await realtime.settle(5_000);
+      hub.closeAll(1012, "server restarting");
+      hub.stop();
+      await server.stop(false);
+    },
+  };
+}
+
+export type ChatServer = ReturnType<typeof startChatServer>;

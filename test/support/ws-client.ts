@@ -1,0 +1,195 @@
+// A protocol-speaking WebSocket client for tests: answers by ref, keeps every
+// frame, tracks each room's last counter value and can resume after a drop.
+import type { ServerFrame } from "../../src/protocol.ts";
+
+export interface Frame {
+  event: string;
+  data: any;
+  ref?: string | number;
+  seq?: number;
+  timestamp: number;
+}
+
+export class ChatClient {
+  ws!: WebSocket;
+  frames: Frame[] = [];
+  closed?: { code: number; reason: string };
+  /** Last counter value seen per room id (from joined, replay and live events). */
+  lastSeq = new Map<string, number>();
+  /** Room events per room id in arrival order: [seq, message id, event]. */
+  roomEvents = new Map<string, { seq: number; id: string; event: string }[]>();
+  private nextRef = 1;
+  private waiters = new Set<() => void>();
+
+  /** Sent but not acknowledged, by clientMsgId: re-sent after a reconnect (sends are idempotent). */
+  unacked = new Map<string, { roomId: string; content: string }>();
+  reconnects = 0;
+  closeCodes: number[] = [];
+  private resumeUrls?: string[];
+  private stopping = false;
+
+  constructor(
+    public baseUrl: string,
+    readonly token: string,
+  ) {}
+
+  /** After any drop, reconnect (to the next URL), rejoin from the last values seen and re-send what was not acked. */
+  autoResume(urls: string[]) {
+    this.resumeUrls = urls;
+  }
+
+  sendReliably(roomId: string, content: string, clientMsgId: string) {
+    this.unacked.set(clientMsgId, { roomId, content });
+    if (this.ws.readyState === 1) this.send("send_message", { roomId, content, clientMsgId, timestamp: Date.now() });
+  }
+
+  private async reconnectLoop() {
+    const urls = this.resumeUrls!;
+    for (let attempt = 0; attempt < 100 && !this.stopping; attempt++) {
+      this.baseUrl = urls[(urls.indexOf(this.baseUrl) + 1) % urls.length]!;
+      try {
+        await Bun.sleep(Math.min(50 * 2 ** Math.min(attempt, 4), 1000));
+        await this.resume();
+        this.reconnects += 1;
+        for (const [clientMsgId, { roomId, content }] of this.unacked) {
+          this.send("send_message", { roomId, content, clientMsgId, timestamp: Date.now() });
+        }
+        return;
+      } catch {
+        // try the next address
+      }
+    }
+  }
+
+  static async connect(baseUrl: string, token: string, headers?: Record<string, string>) {
+    const client = new ChatClient(baseUrl, token);
+    await client.open(headers);
+    return client;
+  }
+
+  async open(headers?: Record<string, string>) {
+    this.closed = undefined;
+    const url = `${this.baseUrl.replace(/^http/, "ws")}/ws?token=${encodeURIComponent(this.token)}`;
+    const ws = new WebSocket(url, headers ? ({ headers } as any) : undefined);
+    this.ws = ws;
+    await new Promise<void>((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error("websocket error"));
+      ws.onclose = (e) => reject(new Error(`closed before open: ${e.code}`));
+    });
+    ws.onmessage = (e) => this.receive(JSON.parse(String(e.data)) as Frame);
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.closed = { code: e.code, reason: e.reason };
+      this.closeCodes.push(e.code);
+      this.wake();
+      if (this.resumeUrls && !this.stopping) void this.reconnectLoop();
+    };
+  }
+
+  /** Counter values seen per room above the contiguous one (events and own acks can interleave). */
+  private seen = new Map<string, Set<number>>();
+  private joinAfter = new Map<string | number, number | undefined>();
+
+  private receive(frame: Frame) {
+    this.frames.push(frame);
+    if (frame.event === "joined") {
+      const after = frame.ref === undefined ? undefined : this.joinAfter.get(frame.ref);
+      this.lastSeq.set(frame.data.roomId, after ?? frame.data.lastSeq);
+      this.seen.set(frame.data.roomId, new Set());
+    }
+    if (frame.event === "new_message" || frame.event === "message_updated" || frame.event === "message_deleted") {
+      const roomId = frame.data.roomId as string;
+      let list = this.roomEvents.get(roomId);
+      if (!list) this.roomEvents.set(roomId, (list = []));
+      list.push({ seq: frame.seq!, id: frame.data.id, event: frame.event });
+      this.bump(roomId, frame.seq!, true);
+    }
+    if (frame.event === "message_ack") {
+      this.unacked.delete(frame.data.clientMsgId);
+      this.bump(frame.data.roomId, frame.data.seq, true);
+    }
+    this.wake();
+  }
+
+  /** Advances the room's contiguous value: resuming from it can neither skip nor repeat. */
+  private bump(roomId: string, seq: number, _event: boolean) {
+    let seen = this.seen.get(roomId);
+    if (!seen) this.seen.set(roomId, (seen = new Set()));
+    seen.add(seq);
+    let last = this.lastSeq.get(roomId) ?? 0;
+    while (seen.has(last + 1)) seen.delete(++last);
+    for (const s of seen) if (s <= last) seen.delete(s);
+    this.lastSeq.set(roomId, last);
+  }
+
+  private wake() {
+    for (const w of [...this.waiters]) w();
+  }
+
+  send(event: string, data: unknown, ref: string | number = this.nextRef++) {
+    this.ws.send(JSON.stringify({ event, data, ref }));
+    return ref;
+  }
+
+  sendRaw(text: string | Uint8Array) {
+    this.ws.send(text);
+  }
+
+  /** Sends a frame and resolves with the frame that answers it (same ref). */
+  async request(event: string, data: unknown, timeoutMs = 5_000): Promise<Frame> {
+    const ref = this.send(event, data);
+    return this.waitFor((f) => f.ref === ref, timeoutMs);
+  }
+
+  async waitFor(predicate: (f: Frame) => boolean, timeoutMs = 5_000, from = 0): Promise<Frame> {
+    return this.until(() => this.frames.slice(from).find(predicate), timeoutMs);
+  }
+
+  async until<T>(check: () => T | undefined | false, timeoutMs = 5_000): Promise<T> {
+    const found = check();
+    if (found) return found;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new Error(`timed out after ${timeoutMs} ms; last frames: ${JSON.stringify(this.frames.slice(-5))}`));
+      }, timeoutMs);
+      const waiter = () => {
+        const value = check();
+        if (value) {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          resolve(value);
+        }
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  async join(roomId: string, afterSeq?: number) {
+    const ref = this.nextRef++;
+    this.joinAfter.set(ref, afterSeq);
+    this.send("join_room", afterSeq === undefined ? { roomId } : { roomId, afterSeq }, ref);
+    const answer = await this.waitFor((f) => f.ref === ref);
+    if (answer.event !== "joined") throw new Error(`join failed: ${JSON.stringify(answer.data)}`);
+    return answer;
+  }
+
+  /** Reconnects and rejoins every room it knew, from the last value it saw. */
+  async resume(roomIds = [...this.lastSeq.keys()]) {
+    await this.open();
+    for (const roomId of roomIds) await this.join(roomId, this.lastSeq.get(roomId) ?? 0);
+  }
+
+  /** Ids of new_message events received for a room, in order. */
+  messageSeqs(roomId: string) {
+    return (this.roomEvents.get(roomId) ?? []).filter((e) => e.event === "new_message").map((e) => e.seq);
+  }
+
+  close() {
+    this.stopping = true;
+    if (this.ws.readyState <= 1) this.ws.close(1000);
+  }
+}
+
+export type { ServerFrame };

@@ -1,0 +1,136 @@
+// Failures with real processes: an instance killed (-9) or drained (SIGTERM),
+// Redis restarted, while clients send. Each ends by checking that every
+// receiver's messages equal the rows in Postgres: no loss, no duplicate, in order.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import { startRedis, type Service } from "../../scripts/services.ts";
+import { startServer, type ServerProcess } from "../support/server-process.ts";
+import { api, signUp } from "../support/test-cluster.ts";
+import { createDatabase } from "../support/test-app.ts";
+import { ChatClient } from "../support/ws-client.ts";
+
+interface Rig {
+  dir: string;
+  databaseUrl: string;
+  redis: Service;
+  servers: ServerProcess[];
+  clients: ChatClient[];
+}
+let rig: Rig | undefined;
+
+afterEach(async () => {
+  if (!rig) return;
+  for (const c of rig.clients) c.close();
+  await Promise.allSettled(rig.servers.map((s) => s.stop("SIGKILL")));
+  await rig.redis.stop();
+  rmSync(rig.dir, { recursive: true, force: true });
+  rig = undefined;
+});
+
+async function setUp(instances = 2): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), "chat-chaos-"));
+  const [databaseUrl, redis] = await Promise.all([createDatabase(), startRedis(dir)]);
+  const servers = Array.from({ length: instances }, (_, i) =>
+    startServer({ DATABASE_URL: databaseUrl, REDIS_URL: redis.url, INSTANCE_ID: `chaos-${i}`, RATE_LIMIT_MULTIPLIER: "100", LOG_LEVEL: "warn" }),
+  );
+  await Promise.all(servers.map((s) => s.waitReady()));
+  rig = { dir, databaseUrl, redis, servers, clients: [] };
+  return rig;
+}
+
+async function roomRows(databaseUrl: string, roomId: string) {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql`select seq::int as seq, client_msg_id from messages where room_id = ${roomId} order by seq`;
+    return rows.map((r) => ({ seq: r.seq as number, clientMsgId: r.client_msg_id as string }));
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Senders and receivers spread over the instances, all resuming after any drop. */
+async function population(r: Rig, senders: number, receivers: number) {
+  const urls = r.servers.map((s) => s.url);
+  const owner = await signUp(urls[0]!, "own");
+  const room = (await api(urls[0]!, "POST", "/api/rooms", owner.token, { name: `chaos ${Date.now()}` })).body as { id: string };
+  const make = async (i: number) => {
+    const user = await signUp(urls[i % urls.length]!, "cx");
+    const c = await ChatClient.connect(urls[i % urls.length]!, user.token);
+    c.autoResume(urls);
+    await c.join(room.id);
+    r.clients.push(c);
+    return c;
+  };
+  const sendClients = await Promise.all(Array.from({ length: senders }, (_, i) => make(i)));
+  const recvClients = await Promise.all(Array.from({ length: receivers }, (_, i) => make(i + senders)));
+  return { room, sendClients, recvClients };
+}
+
+/** Each sender sends `count` messages, one every `everyMs`, without waiting for acks. */
+async function traffic(senders: ChatClient[], roomId: string, count: number, everyMs: number) {
+  await Promise.all(
+    senders.map(async (s, i) => {
+      for (let j = 0; j < count; j++) {
+        s.sendReliably(roomId, `s${i} m${j}`, `s${i}-${j}`);
+        await Bun.sleep(everyMs);
+      }
+    }),
+  );
+}
+
+async function expectConsistent(r: Rig, roomId: string, senders: ChatClient[], receivers: ChatClient[], expected: number) {
+  for (const s of senders) await s.until(() => s.unacked.size === 0, 20_000);
+  const rows = await roomRows(r.databaseUrl, roomId);
+  expect(rows.length).toBe(expected);
+  expect(new Set(rows.map((row) => row.clientMsgId)).size).toBe(expected);
+  const all = rows.map((row) => row.seq);
+  expect(all).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
+  for (const c of receivers) {
+    await c.until(() => c.messageSeqs(roomId).length >= expected, 20_000).catch(() => {});
+    expect(c.messageSeqs(roomId)).toEqual(all);
+  }
+}
+
+describe("chaos", () => {
+  test("kill -9 an instance while clients send: clients resume on the other, nothing lost or doubled", async () => {
+    const r = await setUp(2);
+    const { room, sendClients, recvClients } = await population(r, 2, 4);
+    const sending = traffic(sendClients, room.id, 60, 10);
+    await Bun.sleep(250);
+    r.servers[0]!.proc.kill("SIGKILL");
+    await sending;
+    await expectConsistent(r, room.id, sendClients, recvClients, 120);
+    expect(recvClients.some((c) => c.reconnects > 0)).toBe(true);
+  }, 60_000);
+
+  test("SIGTERM drains: sockets close with 1012, clients resume elsewhere, the process exits 0", async () => {
+    const r = await setUp(2);
+    const { room, sendClients, recvClients } = await population(r, 2, 4);
+    const sending = traffic(sendClients, room.id, 60, 10);
+    await Bun.sleep(250);
+    const exit = r.servers[0]!.stop("SIGTERM");
+    await sending;
+    expect(await exit).toBe(0);
+    await expectConsistent(r, room.id, sendClients, recvClients, 120);
+    const onFirst = [...sendClients, ...recvClients].filter((c) => c.closeCodes.length > 0);
+    expect(onFirst.length).toBeGreaterThan(0);
+    expect(onFirst.every((c) => c.closeCodes.includes(1012))).toBe(true);
+  }, 60_000);
+
+  test("Redis restarts mid-stream: no socket closes, holes are filled from Postgres", async () => {
+    const r = await setUp(2);
+    const { room, sendClients, recvClients } = await population(r, 2, 4);
+    const sending = traffic(sendClients, room.id, 60, 10);
+    await Bun.sleep(200);
+    const port = r.redis.port;
+    await r.redis.stop();
+    await Bun.sleep(500);
+    r.redis = await startRedis(r.dir, port);
+    await sending;
+    await expectConsistent(r, room.id, sendClients, recvClients, 120);
+    expect([...sendClients, ...recvClients].every((c) => c.closeCodes.length === 0)).toBe(true);
+  }, 60_000);
+});

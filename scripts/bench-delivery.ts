@@ -309,6 +309,29 @@ async function procStats(pid: number): Promise<{ rssBytes: number; cpuMs: number
   }
 }
 
+/** CPU time of a process and all its descendants (Postgres forks a backend per connection). */
+async function treeCpuMs(root: number): Promise<number> {
+  const children = new Map<number, number[]>();
+  const cpu = new Map<number, number>();
+  for (const entry of new Bun.Glob("[0-9]*").scanSync({ cwd: "/proc", onlyFiles: false })) {
+    const stat = await Bun.file(`/proc/${entry}/stat`).text().catch(() => "");
+    if (!stat) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const pid = Number(entry);
+    const ppid = Number(fields[1]);
+    cpu.set(pid, (Number(fields[11]) + Number(fields[12])) * 10);
+    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  }
+  let total = 0;
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    total += cpu.get(pid) ?? 0;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return total;
+}
+
 function lines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void) {
   void (async () => {
     const decoder = new TextDecoder();
@@ -465,6 +488,12 @@ async function runBench() {
     );
     log(`${connected} clients joined; sending ${rate} msg/s from ${senders} senders for ${durationS} s`);
 
+    const storePids = { postgres: c.pg?.process.pid, redis: c.redis?.process.pid };
+    const storeCpu = async () => ({
+      postgres: storePids.postgres ? await treeCpuMs(storePids.postgres) : 0,
+      redis: storePids.redis ? await treeCpuMs(storePids.redis) : 0,
+    });
+    const storesBefore = await storeCpu();
     const before = await Promise.all(c.instances.map((i) => procStats(i.proc.pid)));
     const peakRss = c.instances.map(() => 0);
     const sampler = setInterval(async () => {
@@ -478,6 +507,9 @@ async function runBench() {
     await Bun.sleep(t0 + durationS * 1000 - Date.now());
     const sendEnd = Date.now();
     const after = await Promise.all(c.instances.map((i) => procStats(i.proc.pid)));
+    const storesAfter = await storeCpu();
+    // Other work on the machine skews every number here: report it.
+    const loadAverage = (await Bun.file("/proc/loadavg").text().catch(() => "")).split(" ").slice(0, 3).join(" ");
 
     // Drain: wait until every committed message reached every receiver, or 15 s.
     const lastSeqs = async () => {
@@ -566,6 +598,11 @@ async function runBench() {
         peakRssMb: +(Math.max(peakRss[n]!, endStats[n]?.rssBytes ?? 0) / 1048576).toFixed(1),
         cpuPercent: before[n] && after[n] ? Math.round(((after[n]!.cpuMs - before[n]!.cpuMs) / 1000 / windowS) * 100) : null,
       })),
+      machine: { cpus: navigator.hardwareConcurrency, loadAverage },
+      storesCpuPercent: {
+        postgres: Math.round(((storesAfter.postgres - storesBefore.postgres) / 1000 / windowS) * 100),
+        redis: Math.round(((storesAfter.redis - storesBefore.redis) / 1000 / windowS) * 100),
+      },
       clientProcesses: results.map((r) => ({
         worker: r.worker,
         clients: r.connected,
@@ -602,6 +639,8 @@ function printReport(r: any) {
     ["error frames", JSON.stringify(r.errorFrames)],
     ["unexpected closes", JSON.stringify(r.unexpectedCloses)],
     ...r.servers.map((s: any) => [`server ${s.id}`, `RSS ${s.rssMb} MB (peak ${s.peakRssMb} MB), CPU ${s.cpuPercent}%`] as [string, string]),
+    ["machine cpus / load average (1 5 15 min)", `${r.machine.cpus} / ${r.machine.loadAverage}`],
+    ["postgres / redis CPU", `${r.storesCpuPercent.postgres}% / ${r.storesCpuPercent.redis}%`],
     ...r.clientProcesses.map(
       (w: any) => [`client proc ${w.worker}`, `${w.clients} clients, RSS ${w.rssMb} MB, CPU ${w.cpuPercent}%`] as [string, string],
     ),

@@ -488,10 +488,11 @@ async function runBench() {
     );
     log(`${connected} clients joined; sending ${rate} msg/s from ${senders} senders for ${durationS} s`);
 
-    const storePids = { postgres: c.pg?.process.pid, redis: c.redis?.process.pid };
+    const storePids = { postgres: c.pg?.process.pid, redis: c.redis?.process.pid, caddy: c.caddy?.proc.pid };
     const storeCpu = async () => ({
       postgres: storePids.postgres ? await treeCpuMs(storePids.postgres) : 0,
       redis: storePids.redis ? await treeCpuMs(storePids.redis) : 0,
+      caddy: storePids.caddy ? await treeCpuMs(storePids.caddy) : 0,
     });
     const storesBefore = await storeCpu();
     const before = await Promise.all(c.instances.map((i) => procStats(i.proc.pid)));
@@ -602,6 +603,7 @@ async function runBench() {
       storesCpuPercent: {
         postgres: Math.round(((storesAfter.postgres - storesBefore.postgres) / 1000 / windowS) * 100),
         redis: Math.round(((storesAfter.redis - storesBefore.redis) / 1000 / windowS) * 100),
+        caddy: flags.caddy ? Math.round(((storesAfter.caddy - storesBefore.caddy) / 1000 / windowS) * 100) : null,
       },
       clientProcesses: results.map((r) => ({
         worker: r.worker,
@@ -640,7 +642,10 @@ function printReport(r: any) {
     ["unexpected closes", JSON.stringify(r.unexpectedCloses)],
     ...r.servers.map((s: any) => [`server ${s.id}`, `RSS ${s.rssMb} MB (peak ${s.peakRssMb} MB), CPU ${s.cpuPercent}%`] as [string, string]),
     ["machine cpus / load average (1 5 15 min)", `${r.machine.cpus} / ${r.machine.loadAverage}`],
-    ["postgres / redis CPU", `${r.storesCpuPercent.postgres}% / ${r.storesCpuPercent.redis}%`],
+    [
+      r.viaCaddy ? "postgres / redis / caddy CPU" : "postgres / redis CPU",
+      `${r.storesCpuPercent.postgres}% / ${r.storesCpuPercent.redis}%` + (r.viaCaddy ? ` / ${r.storesCpuPercent.caddy}%` : ""),
+    ],
     ...r.clientProcesses.map(
       (w: any) => [`client proc ${w.worker}`, `${w.clients} clients, RSS ${w.rssMb} MB, CPU ${w.cpuPercent}%`] as [string, string],
     ),

@@ -83,6 +83,46 @@ describe("cluster behind Caddy", () => {
     expect((await res.json()).openapi).toBeString();
   });
 
+  test("WebSocket through Caddy: a message sent on one instance reaches a client behind Caddy", async () => {
+    const [alice, bob] = [await register(cluster.url), await register(cluster.url)];
+    const open = (base: string, token: string) =>
+      new Promise<{ ws: WebSocket; frames: any[] }>((resolve, reject) => {
+        const ws = new WebSocket(`${base.replace(/^http/, "ws")}/ws?token=${token}`);
+        const frames: any[] = [];
+        ws.onmessage = (ev) => frames.push(JSON.parse(ev.data as string));
+        ws.onopen = () => resolve({ ws, frames });
+        ws.onerror = () => reject(new Error(`WebSocket to ${base} failed`));
+      });
+    const until = async (frames: any[], match: (f: any) => boolean) => {
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline) {
+        const found = frames.find(match);
+        if (found) return found;
+        await Bun.sleep(20);
+      }
+      throw new Error(`no matching frame; got ${JSON.stringify(frames.map((f) => f.event))}`);
+    };
+    const sender = await open(cluster.instances[0]!.url, alice.token);
+    const receiver = await open(cluster.url, bob.token);
+    try {
+      for (const [n, c] of [sender, receiver].entries()) {
+        c.ws.send(JSON.stringify({ event: "join_room", data: { roomId: "general" }, ref: n + 1 }));
+        await until(c.frames, (f) => f.event === "joined");
+      }
+      const timestamp = Date.now();
+      sender.ws.send(
+        JSON.stringify({ event: "send_message", data: { roomId: "general", content: "through caddy", clientMsgId: "c1", timestamp } }),
+      );
+      const got = await until(receiver.frames, (f) => f.event === "new_message");
+      expect(got.data.content).toBe("through caddy");
+      expect(got.data.sentAt).toBe(timestamp);
+      expect(got.seq).toBe(got.data.seq);
+    } finally {
+      sender.ws.close();
+      receiver.ws.close();
+    }
+  });
+
   test("with one instance killed (-9), requests through Caddy still succeed; it rejoins after restart", async () => {
     const [one] = cluster.instances;
     const user = await register(cluster.url);

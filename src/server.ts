@@ -64,6 +64,7 @@ export function startChatServer({ env, instanceId, stores, log, state = { ready:
     allowedOrigins: env.ALLOWED_ORIGINS,
     framesPerSecond: env.WS_FRAMES_PER_SECOND * env.RATE_LIMIT_MULTIPLIER,
     maxFrameBytes: env.WS_MAX_FRAME_BYTES,
+    perMessageDeflate: env.WS_PER_MESSAGE_DEFLATE,
   });
 
   const server: Server<SocketData> = Bun.serve<SocketData>({

@@ -233,6 +233,10 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
     ]
       .sort((a, b) => a.seq - b.seq)
       .slice(0, limit);
+    // The two reads may see different commits; the values are gapless in Postgres, so stop at the
+    // first hole and let the caller read again rather than skip a value.
+    const contiguous = steps.findIndex((s, i) => s.seq !== afterSeq + 1 + i);
+    if (contiguous >= 0) steps.length = contiguous;
     const current = await loadById([...new Set(steps.map((s) => s.messageId))]);
     return steps.map((s) => ({ kind: s.kind, roomId, seq: s.seq, message: current.get(s.messageId)! }));
   }

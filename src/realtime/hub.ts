@@ -403,6 +403,13 @@ export function createHub(opts: HubOptions) {
         ws.send(frame("presence", { roomId: room.id, users }));
         for (const event of replay) ws.send(frame(event.kind, event.message, { seq: event.seq }));
         if (afterSeq === undefined) last = room.sequencer.lastReleased;
+        // The replay may be ahead of this instance's live stream: the topic would repeat those
+        // values, so the socket keeps collecting until the room has released everything replayed.
+        for (let tries = 0; room.sequencer.lastReleased < last && tries < 20; tries++) {
+          await room.sequencer.catchUp();
+          if (room.sequencer.lastReleased < last) await Bun.sleep(gapWaitMs);
+        }
+        if (ws.readyState !== 1) return;
         for (const held of joiner.buffer) {
           if (held.seq <= last) continue;
           ws.send(held.text);

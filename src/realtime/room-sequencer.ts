@@ -16,7 +16,7 @@ export class RoomSequencer<T = unknown> {
   private delivered = -1;
   private readonly pending = new Map<number, Sequenced<T>>();
   private gapTimer: ReturnType<typeof setTimeout> | undefined;
-  private filling = false;
+  private filling: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -54,7 +54,7 @@ export class RoomSequencer<T = unknown> {
     this.flush();
   }
 
-  /** Look in Postgres now for anything after the last released value (e.g. after a bus outage). */
+  /** Look in Postgres now for anything after the last released value (after a bus outage, or to catch up with a replay). */
   async catchUp() {
     if (this.delivered < 0 || this.closed) return;
     await this.fill();
@@ -88,9 +88,14 @@ export class RoomSequencer<T = unknown> {
     }
   }
 
-  private async fill() {
-    if (this.filling) return;
-    this.filling = true;
+  private fill(): Promise<void> {
+    this.filling ??= this.readMissing().finally(() => {
+      this.filling = undefined;
+    });
+    return this.filling;
+  }
+
+  private async readMissing() {
     try {
       // Postgres has no holes: a value is committed only after every lower one (row lock on rooms).
       for (;;) {
@@ -108,8 +113,6 @@ export class RoomSequencer<T = unknown> {
           void this.fill();
         }, this.gapWaitMs * 4);
       }
-    } finally {
-      this.filling = false;
     }
   }
 }

@@ -32,6 +32,7 @@ export interface RealtimeOptions {
   framesPerSecond: number;
   /** Larger text frames get an `error` frame. */
   maxFrameBytes: number;
+  perMessageDeflate: boolean;
 }
 
 const json = (status: number, code: Parameters<typeof errorBody>[0], message: string) =>
@@ -103,7 +104,7 @@ export function createRealtime(opts: RealtimeOptions) {
     closeOnBackpressureLimit: false,
     idleTimeout: 120,
     sendPings: true,
-    perMessageDeflate: false,
+    perMessageDeflate: opts.perMessageDeflate,
     open(ws) {
       hub.connected(ws);
     },

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the app and its tests need when it is missing: Bun from npm,
-# PostgreSQL and Redis from Debian's packages. Safe to run again.
+# PostgreSQL and Redis from Debian's packages, Caddy for the cluster. Safe to run again.
+#   ensure-tools.sh              Bun only (bun dev)
+#   ensure-tools.sh --services   + PostgreSQL and Redis
+#   ensure-tools.sh --cluster    + PostgreSQL, Redis and Caddy (bun run cluster, the cluster system test)
 set -euo pipefail
 
 BUN_VERSION="${BUN_VERSION:-1.4.5}"
@@ -18,8 +21,17 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
-need_services="${1:-}"
-if [ "$need_services" = "--services" ]; then
+need_services=""
+need_caddy=""
+for arg in "$@"; do
+  case "$arg" in
+    --services) need_services=1 ;;
+    --cluster) need_services=1; need_caddy=1 ;;
+    *) echo "[setup] unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
+
+if [ -n "$need_services" ]; then
   if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     echo "[setup] installing postgresql" >&2
     apt_install postgresql
@@ -28,4 +40,11 @@ if [ "$need_services" = "--services" ]; then
     echo "[setup] installing redis-server" >&2
     apt_install redis-server
   fi
+fi
+
+if [ -n "$need_caddy" ] && ! command -v caddy >/dev/null 2>&1; then
+  # Debian's package also enables a caddy.service on :80 where systemd runs;
+  # the cluster starts its own Caddy on a loopback port and does not use it.
+  echo "[setup] installing caddy" >&2
+  apt_install caddy
 fi

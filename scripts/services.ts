@@ -90,8 +90,21 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
     "postgres",
     proc,
   );
-  // SIGINT is Postgres's fast shutdown.
-  return { url, port, process: proc, stop: () => stopProcess(proc, "SIGINT") };
+  return { url, port, process: proc, stop: () => stopPostgres(proc, data) };
+}
+
+// SIGINT is Postgres's fast shutdown. Under runuser the server is runuser's child,
+// and runuser ignores SIGINT (and a SIGKILL to it would orphan the server), so
+// signal the postmaster itself, by the pid in its postmaster.pid.
+async function stopPostgres(proc: Subprocess, data: string) {
+  const pidFile = await Bun.file(join(data, "postmaster.pid")).text().catch(() => "");
+  const pid = Number(pidFile.split("\n")[0]);
+  if (proc.exitCode === null && pid > 0) {
+    try {
+      process.kill(pid, "SIGINT");
+    } catch {}
+  }
+  await stopProcess(proc, "SIGINT");
 }
 
 async function postgresUser() {
@@ -101,15 +114,33 @@ async function postgresUser() {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+export interface RestartableService extends Service {
+  /** Stops the server, then starts it again on the same port and directory (data is not kept). */
+  restart(): Promise<void>;
+}
+
 /** `port`: start on a given port, e.g. to bring a stopped Redis back where clients expect it. */
-export async function startRedis(dir: string, port = freePort()): Promise<Service> {
+export async function startRedis(dir: string, port = freePort()): Promise<RestartableService> {
+  const service: RestartableService = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    process: await spawnRedis(dir, port),
+    stop: () => stopProcess(service.process),
+    async restart() {
+      await stopProcess(service.process);
+      service.process = await spawnRedis(dir, port);
+    },
+  };
+  return service;
+}
+
+async function spawnRedis(dir: string, port: number): Promise<Subprocess> {
   const server = Bun.which("redis-server") ?? "/usr/bin/redis-server";
   const proc = Bun.spawn(
     [server, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
       "--daemonize", "no", "--protected-mode", "no", "--maxclients", "20000"],
     { stdout: "ignore", stderr: "ignore" },
   );
-  const url = `redis://127.0.0.1:${port}`;
   await waitFor(
     async () => {
       const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
@@ -119,5 +150,5 @@ export async function startRedis(dir: string, port = freePort()): Promise<Servic
     "redis",
     proc,
   );
-  return { url, port, process: proc, stop: () => stopProcess(proc) };
+  return proc;
 }

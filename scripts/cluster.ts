@@ -1,0 +1,327 @@
+// N server instances behind Caddy, against Postgres and Redis.
+//   bun run cluster [--instances N] [--port 8080] [--no-caddy]
+// Starts throwaway Postgres and Redis (scripts/services.ts) unless DATABASE_URL
+// and REDIS_URL are set, N instances (INSTANCE_ID bun-1..N) on free loopback
+// ports, then Caddy with the repo's Caddyfile; Ctrl-C or SIGTERM tears it all down.
+// `startCluster()` is the same thing for system tests and benchmarks.
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { Subprocess } from "bun";
+import { childEnv, loadEnv } from "../src/env.ts";
+import { freePort, startPostgres, startRedis, type RestartableService, type Service } from "./services.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const OUTPUT_KEPT = 64 * 1024;
+
+export interface ClusterOptions {
+  /** Number of server instances (default 2). */
+  instances?: number;
+  /** Caddy's port; 0 or unset: a free one. */
+  port?: number;
+  /** Put Caddy in front (default true). Without it `url` is the first instance's. */
+  caddy?: boolean;
+  /** Use these stores instead of starting throwaway ones. */
+  databaseUrl?: string;
+  redisUrl?: string;
+  /** Extra environment for every instance (RATE_LIMIT_MULTIPLIER, LOG_LEVEL, …). */
+  env?: Record<string, string>;
+  /** Echo instance output to this process's stderr, each line prefixed with the instance id. */
+  echo?: boolean;
+  /** How long to wait for each instance's /readyz (default 60 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface ClusterInstance {
+  id: string;
+  url: string;
+  port: number;
+  /** The current process (a new one after restart()). */
+  readonly proc: Subprocess;
+  /** Everything the current process wrote so far (the last 64 KiB). */
+  output(): string;
+  /** Signals the process (SIGTERM: graceful drain) and waits for it to exit; returns its exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+  /** Stops the process if it still runs, starts it again on the same port, waits for /readyz. */
+  restart(): Promise<void>;
+  waitReady(timeoutMs?: number): Promise<void>;
+}
+
+export interface Cluster {
+  /** Caddy's URL, or the first instance's without Caddy. */
+  url: string;
+  instances: ClusterInstance[];
+  /** Throwaway stores this cluster started; undefined when URLs were given. */
+  pg?: Service;
+  redis?: RestartableService;
+  caddy?: { url: string; port: number; readonly proc: Subprocess; output(): string };
+  databaseUrl: string;
+  redisUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  const count = opts.instances ?? 2;
+  if (!Number.isInteger(count) || count < 1) throw new Error(`instances must be a positive integer, got ${count}`);
+  const dir = mkdtempSync(join(tmpdir(), "chat-cluster-"));
+  // Postgres runs as its own user when we are root: it must reach its directory below.
+  chmodSync(dir, 0o711);
+  const instances: ClusterInstance[] = [];
+  let pg: Service | undefined;
+  let redis: RestartableService | undefined;
+  let caddy: Cluster["caddy"];
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (caddy) await stopProcess(caddy.proc, "SIGTERM");
+    await Promise.allSettled(instances.map((i) => i.stop("SIGTERM")));
+    await Promise.allSettled([pg?.stop(), redis?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    // allSettled: when one store fails to start, the other must be up (and known) before stop().
+    const [databaseUrl, redisUrl] = settled<string>(
+      await Promise.allSettled([
+        opts.databaseUrl ?? startPostgres(join(dir, "pg"), { maxConnections: 100 + 20 * count }).then((s) => (pg = s).url),
+        opts.redisUrl ?? startRedis(mkdirp(join(dir, "redis"))).then((s) => (redis = s).url),
+      ]),
+    ) as [string, string];
+    for (let n = 1; n <= count; n++) {
+      instances.push(
+        startInstance({
+          id: `bun-${n}`,
+          port: freePort(),
+          env: {
+            DATABASE_URL: databaseUrl,
+            REDIS_URL: redisUrl,
+            DATA_DIR: mkdirp(join(dir, `bun-${n}`)),
+            ...opts.env,
+          },
+          echo: opts.echo ?? false,
+        }),
+      );
+    }
+    await Promise.all(instances.map((i) => i.waitReady(opts.readyTimeoutMs)));
+    if (opts.caddy ?? true) caddy = await startCaddy(dir, opts.port || freePort(), instances);
+    return {
+      url: caddy?.url ?? instances[0]!.url,
+      instances,
+      pg,
+      redis,
+      caddy,
+      databaseUrl,
+      redisUrl,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function settled<T>(results: PromiseSettledResult<T>[]): T[] {
+  for (const r of results) if (r.status === "rejected") throw r.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+function mkdirp(path: string) {
+  mkdirSync(path, { recursive: true });
+  return path;
+}
+
+async function stopProcess(proc: Subprocess, signal: NodeJS.Signals): Promise<number> {
+  if (proc.exitCode === null && !proc.signalCode) proc.kill(signal);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+/** Keeps the tail of a child's output; optionally echoes it line by line with a prefix. */
+function capture(stream: ReadableStream<Uint8Array>, prefix: string | null, onText: (text: string) => void) {
+  void (async () => {
+    const decoder = new TextDecoder();
+    let partial = "";
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+      const text = decoder.decode(chunk, { stream: true });
+      onText(text);
+      if (prefix === null) continue;
+      const lines = (partial + text).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) process.stderr.write(`${prefix} ${line}\n`);
+    }
+  })();
+}
+
+function startInstance(spec: { id: string; port: number; env: Record<string, string>; echo: boolean }): ClusterInstance {
+  const url = `http://127.0.0.1:${spec.port}`;
+  let proc: Subprocess<"ignore", "pipe", "pipe">;
+  let text = "";
+  const spawn = () => {
+    text = "";
+    proc = Bun.spawn(["bun", "src/main.ts"], {
+      cwd: ROOT,
+      env: childEnv({
+        NODE_ENV: "production",
+        LOG_LEVEL: "info",
+        ...spec.env,
+        HOST: "127.0.0.1",
+        PORT: String(spec.port),
+        INSTANCE_ID: spec.id,
+      }),
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const keep = (chunk: string) => {
+      text = (text + chunk).slice(-OUTPUT_KEPT);
+    };
+    const prefix = spec.echo ? `[${spec.id}]` : null;
+    capture(proc.stdout, prefix, keep);
+    capture(proc.stderr, prefix, keep);
+  };
+  spawn();
+
+  const instance: ClusterInstance = {
+    id: spec.id,
+    url,
+    port: spec.port,
+    get proc() {
+      return proc;
+    },
+    output: () => text,
+    stop: (signal = "SIGTERM") => stopProcess(proc, signal),
+    async restart() {
+      await stopProcess(proc, "SIGTERM");
+      spawn();
+      await instance.waitReady();
+    },
+    async waitReady(timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        if (proc.exitCode !== null) throw new Error(`${spec.id} exited with ${proc.exitCode}:\n${text}`);
+        const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
+        if (res?.status === 200) return;
+        await Bun.sleep(100);
+      }
+      throw new Error(`${spec.id} not ready after ${timeoutMs} ms:\n${text}`);
+    },
+  };
+  return instance;
+}
+
+async function startCaddy(dir: string, port: number, instances: ClusterInstance[]): Promise<NonNullable<Cluster["caddy"]>> {
+  const caddyBin = Bun.which("caddy");
+  if (!caddyBin) throw new Error("caddy not found: run scripts/ensure-tools.sh --cluster");
+  const home = mkdirp(join(dir, "caddy"));
+  const proc = Bun.spawn([caddyBin, "run", "--config", join(ROOT, "Caddyfile"), "--adapter", "caddyfile"], {
+    cwd: ROOT,
+    env: childEnv({
+      CADDY_PORT: String(port),
+      CADDY_BIND: "127.0.0.1",
+      UPSTREAMS: instances.map((i) => `127.0.0.1:${i.port}`).join(" "),
+      // Caddy keeps its autosave and data under these; keep them throwaway.
+      HOME: home,
+      XDG_CONFIG_HOME: home,
+      XDG_DATA_HOME: home,
+    }),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let text = "";
+  const keep = (chunk: string) => {
+    text = (text + chunk).slice(-OUTPUT_KEPT);
+  };
+  capture(proc.stdout, null, keep);
+  capture(proc.stderr, null, keep);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  while (true) {
+    if (proc.exitCode !== null) throw new Error(`caddy exited with ${proc.exitCode}:\n${text}`);
+    const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
+    if (res?.status === 200) break;
+    if (Date.now() > deadline) {
+      await stopProcess(proc, "SIGKILL");
+      throw new Error(`caddy did not answer on ${url} in 15 s:\n${text}`);
+    }
+    await Bun.sleep(100);
+  }
+  return { url, port, proc, output: () => text };
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      instances: { type: "string", default: "2" },
+      port: { type: "string", default: "8080" },
+      "no-caddy": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log("bun run cluster [--instances N] [--port 8080] [--no-caddy]");
+    return;
+  }
+  const instances = Number(values.instances);
+  const port = Number(values.port);
+  if (!Number.isInteger(instances) || instances < 1) throw new Error("--instances must be a positive integer");
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error("--port must be 1-65535");
+
+  const env = loadEnv();
+  if (Boolean(env.DATABASE_URL) !== Boolean(env.REDIS_URL)) {
+    console.error("[cluster] DATABASE_URL and REDIS_URL go together: set both, or neither for throwaway ones");
+  }
+  console.error(
+    `[cluster] starting ${instances} instance(s)` +
+      (env.DATABASE_URL ? "" : ", throwaway Postgres") +
+      (env.REDIS_URL ? "" : ", throwaway Redis"),
+  );
+  const cluster = await startCluster({
+    instances,
+    port,
+    caddy: !values["no-caddy"],
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    echo: true,
+  });
+
+  let exiting = false;
+  const exit = async (code: number) => {
+    if (exiting) return;
+    exiting = true;
+    console.error("[cluster] stopping");
+    await cluster.stop();
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void exit(130));
+  process.on("SIGTERM", () => void exit(143));
+  for (const i of cluster.instances) {
+    void i.proc.exited.then((code) => {
+      if (!exiting) console.error(`[cluster] ${i.id} exited with ${code}`);
+    });
+  }
+  if (cluster.caddy) {
+    void cluster.caddy.proc.exited.then((code) => {
+      if (exiting) return;
+      console.error(`[cluster] caddy exited with ${code}:\n${cluster.caddy!.output()}`);
+      void exit(1);
+    });
+  }
+
+  if (cluster.pg) console.error(`[cluster] postgres ${cluster.pg.url}`);
+  if (cluster.redis) console.error(`[cluster] redis    ${cluster.redis.url}`);
+  for (const i of cluster.instances) console.error(`[cluster] ${i.id}    ${i.url}`);
+  console.log(`Cluster ready: ${cluster.url}  (Ctrl-C to stop)`);
+}
+
+if (import.meta.main) {
+  main().catch((err) => {
+    console.error(`[cluster] ${(err as Error).message ?? err}`);
+    process.exit(1);
+  });
+}

@@ -97,31 +97,69 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
     // A clock value outside int8's safe range is not a clock: drop it rather than fail the send.
     const sentAt = input.sentAt != null && Number.isSafeInteger(Math.round(input.sentAt)) ? Math.round(input.sentAt) : null;
 
-    // Most retries find the original here, without touching the counter.
-    const existing = await findByClientMsgId(room.id, userId, clientMsgId);
-    if (existing) return { message: existing, created: false };
+    // One read gives the author's name and, for a retry, the original: a retry never touches the counter.
+    const [author] = await db
+      .select({ username: users.username, existingId: messages.id })
+      .from(users)
+      .leftJoin(
+        messages,
+        and(eq(messages.roomId, room.id), eq(messages.authorId, users.id), eq(messages.clientMsgId, clientMsgId)),
+      )
+      .where(eq(users.id, userId))
+      .limit(1);
+    if (!author) throw notFound("user");
+    if (author.existingId) return { message: await loadOne(author.existingId), created: false };
 
-    let inserted: { id: string; seq: number };
+    let inserted: { id: string; seq: number; createdAt: Date };
     try {
-      inserted = await db.transaction(async (tx) => {
-        const seq = await takeNextSeq(tx, room.id);
-        const [row] = await tx
-          .insert(messages)
-          .values({ roomId: room.id, seq, authorId: userId, clientMsgId, content: input.content, sentAt })
-          .returning({ id: messages.id });
-        return { id: row!.id, seq };
-      });
+      inserted = await insertWithNextSeq({ roomId: room.id, authorId: userId, clientMsgId, content: input.content, sentAt });
     } catch (err) {
-      // A racing retry committed first: our transaction rolled back, so no value was burned.
+      // A racing retry committed first: our statement rolled back, so no value was burned.
       const { code, constraint } = pgError(err);
       if (code !== UNIQUE_VIOLATION || constraint !== "messages_client_msg_key") throw err;
       const original = await findByClientMsgId(room.id, userId, clientMsgId);
       if (!original) throw err;
       return { message: original, created: false };
     }
-    const message = await loadOne(inserted.id);
+    // Everything about a new message is known here: no read back.
+    const message: Message = {
+      id: inserted.id,
+      roomId: room.id,
+      seq: inserted.seq,
+      updatedSeq: null,
+      author: { id: userId, username: author.username },
+      content: input.content,
+      clientMsgId,
+      sentAt,
+      createdAt: inserted.createdAt.toISOString(),
+      editedAt: null,
+      deletedAt: null,
+      reactions: [],
+    };
     events.emit({ type: "room.event", event: { kind: "new_message", roomId: room.id, seq: inserted.seq, message } });
     return { message, created: true };
+  }
+
+  /**
+   * Takes the room's next value and inserts the message in one statement, so in
+   * one transaction: the room row stays locked until commit, making seq order
+   * commit order, and a failed insert gives the value back. One round trip.
+   */
+  async function insertWithNextSeq(row: { roomId: string; authorId: string; clientMsgId: string; content: string; sentAt: number | null }) {
+    const id = Bun.randomUUIDv7();
+    const result = await db.execute<{ seq: number | string; created_at: Date | string }>(sql`
+      with next as (
+        update ${roomTable} set last_seq = last_seq + 1 where id = ${row.roomId} returning last_seq
+      )
+      insert into ${messages} (id, room_id, seq, author_id, client_msg_id, content, sent_at)
+      select ${id}, ${row.roomId}, next.last_seq, ${row.authorId}, ${row.clientMsgId}, ${row.content}, ${row.sentAt}
+      from next
+      returning seq, created_at`);
+    // postgres.js returns the rows as the result; PGlite wraps them in { rows }.
+    const rows = Array.isArray(result) ? result : (result as unknown as { rows: typeof result }).rows;
+    const first = (rows as { seq: number | string; created_at: Date | string }[])[0];
+    if (!first) throw notFound("room");
+    return { id, seq: Number(first.seq), createdAt: new Date(first.created_at) };
   }
 
   /**

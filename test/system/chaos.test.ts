@@ -133,4 +133,25 @@ describe("chaos", () => {
     await expectConsistent(r, room.id, sendClients, recvClients, 120);
     expect([...sendClients, ...recvClients].every((c) => c.closeCodes.length === 0)).toBe(true);
   }, 60_000);
+
+  test("when an instance dies, its users drop out of presence on the others within seconds", async () => {
+    const r = await setUp(2);
+    const [urlA, urlB] = r.servers.map((s) => s.url) as [string, string];
+    const [stay, gone] = await Promise.all([signUp(urlA), signUp(urlB)]);
+    const room = (await api(urlA, "POST", "/api/rooms", stay.token, { name: `presence ${Date.now()}` })).body as { id: string };
+    const watcher = await ChatClient.connect(urlA, stay.token);
+    r.clients.push(watcher);
+    await watcher.join(room.id);
+    const doomed = await ChatClient.connect(urlB, gone.token);
+    r.clients.push(doomed);
+    await doomed.join(room.id);
+    await watcher.waitFor((f) => f.event === "presence" && f.data.users.length === 2, 3_000);
+    const from = watcher.frames.length;
+    const killedAt = Date.now();
+    r.servers[1]!.proc.kill("SIGKILL");
+    const after = await watcher.waitFor((f) => f.event === "presence" && f.data.users.length === 1, 15_000, from);
+    expect(after.data.users).toEqual([{ id: stay.id, username: stay.username }]);
+    // Entries live 8 s unless refreshed; the survivor looks every 2 s.
+    expect(Date.now() - killedAt).toBeLessThan(12_000);
+  }, 30_000);
 });

@@ -21,6 +21,8 @@ try {
 
 const instanceId = env.INSTANCE_ID ?? `${hostname()}-${process.pid}`;
 const log = createLogger(env.LOG_LEVEL, { instance: instanceId });
+// A promise nobody awaited must not take every client of this instance down with it.
+process.on("unhandledRejection", (reason) => log.error("unhandled rejection", { error: String(reason) }));
 
 const stores = await openStores(env, { instanceId }).catch((err) => {
   fail(err instanceof DataDirLockedError ? err.message : `cannot open the stores: ${err?.message ?? err}`);

@@ -1,8 +1,8 @@
 import type { Server } from "bun";
-import { eq } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, lte, or } from "drizzle-orm";
 import { createApp, type AppState } from "./app.ts";
 import { createCapabilities } from "./capabilities.ts";
-import { rooms as roomsTable } from "./db/schema.ts";
+import { rooms as roomsTable, sessions as sessionsTable } from "./db/schema.ts";
 import type { Env } from "./env.ts";
 import { createDomainEvents } from "./events.ts";
 import type { Logger } from "./log.ts";
@@ -46,6 +46,20 @@ export function startChatServer({ env, instanceId, stores, log, state = { ready:
         const [row] = await db.select({ lastSeq: roomsTable.lastSeq }).from(roomsTable).where(eq(roomsTable.id, roomId));
         return row?.lastSeq ?? 0;
       },
+      async lastSeqs(roomIds) {
+        const rows = await db
+          .select({ id: roomsTable.id, lastSeq: roomsTable.lastSeq })
+          .from(roomsTable)
+          .where(inArray(roomsTable.id, roomIds));
+        return new Map(rows.map((r) => [r.id, r.lastSeq]));
+      },
+      async revokedSessions(sessionIds) {
+        const rows = await db
+          .select({ id: sessionsTable.id })
+          .from(sessionsTable)
+          .where(and(inArray(sessionsTable.id, sessionIds), or(isNotNull(sessionsTable.revokedAt), lte(sessionsTable.expiresAt, new Date()))));
+        return rows.map((r) => r.id);
+      },
     },
   });
   events.on(hub.onDomainEvent);
@@ -60,6 +74,8 @@ export function startChatServer({ env, instanceId, stores, log, state = { ready:
     framesPerSecond: env.WS_FRAMES_PER_SECOND * env.RATE_LIMIT_MULTIPLIER,
     maxFrameBytes: env.WS_MAX_FRAME_BYTES,
     perMessageDeflate: env.WS_PER_MESSAGE_DEFLATE,
+    // Bun drops frames past its own limit without closing: keep it well above the app's 4008 limit.
+    backpressureLimit: Math.max(64 * 1024 * 1024, env.WS_MAX_BUFFERED_BYTES * 2),
   });
 
   const server: Server<SocketData> = Bun.serve<SocketData>({

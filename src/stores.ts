@@ -51,11 +51,18 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
   }
   const prefix = opts.redisPrefix ?? "";
   const redisOptions = { maxRetriesPerRequest: 2, connectTimeout: 5_000, lazyConnect: false };
-  const commands = new Redis(env.REDIS_URL, redisOptions);
+  // Commands fail at once while Redis is away (no offline queue): sessions fall back to Postgres,
+  // limits fail open, presence and bus publishes are best effort. Only subscriptions wait for Redis.
+  const commands = new Redis(env.REDIS_URL, { ...redisOptions, enableOfflineQueue: false });
   const subscriber = new Redis(env.REDIS_URL, { ...redisOptions, maxRetriesPerRequest: null });
   // Errors surface through failed commands and /readyz; ioredis reconnects by itself.
   commands.on("error", () => {});
   subscriber.on("error", () => {});
+  // Start with a working connection when Redis is there; /readyz reports it when it is not.
+  await Promise.race([
+    new Promise((resolve) => (commands.status === "ready" ? resolve(undefined) : commands.once("ready", resolve))),
+    Bun.sleep(3_000),
+  ]);
   const cache = createRedisCache(commands, prefix);
   const bus = createRedisBus(commands, subscriber, prefix);
   return {

@@ -11,6 +11,7 @@ export interface AuthContext {
 }
 
 const CACHE_TTL_SECONDS = 60;
+const REVOKED = "revoked";
 const cacheKey = (tokenHash: string) => `session:${tokenHash}`;
 
 export const newToken = () => randomBytes(32).toString("base64url");
@@ -35,6 +36,7 @@ export function createSessions(db: Db, cache: Cache, ttlDays: number) {
       const tokenHash = hashToken(token);
       // Postgres is the source of truth: a cache outage costs a query, not a sign-in.
       const cached = await cache.get(cacheKey(tokenHash)).catch(() => null);
+      if (cached === REVOKED) return null;
       if (cached) return JSON.parse(cached) as AuthContext;
       const [row] = await db
         .select({ sessionId: sessions.id, id: users.id, email: users.email, username: users.username })
@@ -44,7 +46,8 @@ export function createSessions(db: Db, cache: Cache, ttlDays: number) {
         .limit(1);
       if (!row) return null;
       const auth: AuthContext = { sessionId: row.sessionId, user: { id: row.id, email: row.email, username: row.username } };
-      await cache.set(cacheKey(tokenHash), JSON.stringify(auth), CACHE_TTL_SECONDS).catch(() => {});
+      // NX: never overwrite a revocation marker written meanwhile.
+      await cache.add(cacheKey(tokenHash), JSON.stringify(auth), CACHE_TTL_SECONDS).catch(() => {});
       return auth;
     },
 
@@ -54,7 +57,9 @@ export function createSessions(db: Db, cache: Cache, ttlDays: number) {
         .update(sessions)
         .set({ revokedAt: new Date() })
         .where(and(eq(sessions.tokenHash, tokenHash), isNull(sessions.revokedAt)));
-      await cache.del(cacheKey(tokenHash));
+      // A marker, not a delete: a lookup that read Postgres just before the revocation cannot
+      // put the session back into the cache. Postgres already refuses it; a cache error is no reason to fail.
+      await cache.set(cacheKey(tokenHash), REVOKED, CACHE_TTL_SECONDS).catch(() => {});
     },
   };
 }

@@ -29,7 +29,13 @@ export function createRedisBus(publisher: Redis, subscriber: Redis, prefix = "")
       let set = handlers.get(channel);
       if (!set) {
         handlers.set(channel, (set = new Set()));
-        await subscriber.subscribe(prefix + channel);
+        try {
+          await subscriber.subscribe(prefix + channel);
+        } catch (err) {
+          // Leave no empty entry behind: the next subscribe must ask Redis again.
+          if (handlers.get(channel) === set && set.size === 0) handlers.delete(channel);
+          throw err;
+        }
       }
       set.add(handler);
       return async () => {

@@ -28,6 +28,9 @@ export function createMemoryCache(now: () => number = Date.now): Cache {
     async set(key, value, ttlSeconds) {
       entries.set(key, { value, expiresAt: now() + ttlSeconds * 1000 });
     },
+    async add(key, value, ttlSeconds) {
+      if (!live(key)) entries.set(key, { value, expiresAt: now() + ttlSeconds * 1000 });
+    },
     async del(...keys) {
       for (const key of keys) entries.delete(key);
     },

@@ -19,6 +19,9 @@ export function createRedisCache(redis: Redis, prefix = ""): Cache {
     async set(key, value, ttlSeconds) {
       await redis.set(k(key), value, "EX", ttlSeconds);
     },
+    async add(key, value, ttlSeconds) {
+      await redis.set(k(key), value, "EX", ttlSeconds, "NX");
+    },
     async del(...keys) {
       if (keys.length) await redis.del(...keys.map(k));
     },

@@ -2,6 +2,8 @@
 export interface Cache {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Sets only when the key is absent (SET NX). */
+  add(key: string, value: string, ttlSeconds: number): Promise<void>;
   del(...keys: string[]): Promise<void>;
   /** Increments a counter that expires `windowSeconds` after its first increment. */
   hit(key: string, windowSeconds: number): Promise<{ count: number; resetInSeconds: number }>;

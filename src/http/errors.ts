@@ -3,6 +3,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 export type ErrorCode =
   | "invalid_request"
   | "invalid_json"
+  | "invalid_data"
   | "unauthorized"
   | "forbidden"
   | "not_found"

@@ -34,7 +34,9 @@ export function createMemoryPresence(now: () => number = Date.now): PresenceStor
       put(roomId, user);
     },
     async remove(roomId, userId) {
-      rooms.get(roomId)?.delete(userId);
+      const room = rooms.get(roomId);
+      room?.delete(userId);
+      if (room?.size === 0) rooms.delete(roomId);
     },
     async refresh(entries) {
       for (const { roomId, user } of entries) put(roomId, user);

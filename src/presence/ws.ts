@@ -7,7 +7,7 @@ const TYPING_EVERY_MS = 1_000;
 export function presenceFrameHandlers(): Pick<FrameHandlers, "typing"> {
   return {
     typing({ ws, hub }, { roomId: roomKey }) {
-      const roomId = ws.data.roomKeys.get(roomKey);
+      const roomId = ws.data.roomKeys.get(roomKey) ?? ws.data.roomKeys.get(roomKey.toLowerCase());
       if (!roomId) throw new AppError(404, "not_joined", "join the room before typing in it");
       const now = Date.now();
       if (now - (ws.data.typingAt.get(roomId) ?? 0) < TYPING_EVERY_MS) return;

@@ -3,6 +3,7 @@ import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { dedupeUsers, type PresenceStore } from "../presence/store.ts";
+import { AppError } from "../http/errors.ts";
 import type { RoomEvent, ServerEvent, UserRef } from "../protocol.ts";
 import { RoomSequencer, type Sequenced } from "./room-sequencer.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
@@ -26,6 +27,10 @@ export interface HubDomain {
   /** One event per counter value above `afterSeq`, in order, at most `limit`. */
   eventsAfter(roomId: string, afterSeq: number, limit: number): Promise<RoomEvent[]>;
   lastSeq(roomId: string): Promise<number>;
+  /** Counter values of several rooms at once (the periodic reconcile). */
+  lastSeqs(roomIds: string[]): Promise<Map<string, number>>;
+  /** Which of these sessions are revoked (checked after a bus outage). */
+  revokedSessions(sessionIds: string[]): Promise<string[]>;
 }
 
 export interface HubOptions {
@@ -41,6 +46,8 @@ export interface HubOptions {
   ephemeralBufferLimit?: number;
   /** Past this many buffered bytes a socket is closed with 4008. */
   maxBufferedBytes?: number;
+  /** How often open rooms are compared with Postgres, for events whose bus message never came. */
+  reconcileMs?: number;
 }
 
 type BusMessage =
@@ -50,7 +57,11 @@ type BusMessage =
   | { t: "left"; o: string; roomId: string; userId: string };
 
 interface Joiner {
-  buffer: { seq: number; text: string }[];
+  userId: string;
+  /** Held live events; `origin` is the socket that sent it (it got message_ack instead). */
+  buffer: { seq: number; text: string; origin?: Socket }[];
+  /** The user was removed from the room while joining. */
+  cancelled: boolean;
 }
 
 interface LocalRoom {
@@ -67,6 +78,8 @@ interface LocalRoom {
 
 const REPLAY_PAGE = 500;
 const BUS_SUBSCRIBE_WAIT_MS = 2_000;
+/** Presence is best effort: a join or a heartbeat never waits longer for Redis. */
+const PRESENCE_WAIT_MS = 500;
 export const roomChannel = (roomId: string) => `room:${roomId}`;
 export const SESSIONS_CHANNEL = "sessions";
 
@@ -93,19 +106,21 @@ export function createHub(opts: HubOptions) {
   let unsubscribeSessions: (() => Promise<void>) | undefined;
 
   const logError = (what: string) => (err: unknown) => log.error(what, { error: String(err) });
+  const withinPresenceWait = <T>(work: Promise<T>): Promise<T> =>
+    Promise.race([work, Bun.sleep(PRESENCE_WAIT_MS).then(() => Promise.reject(new Error("presence store timed out")))]);
   const publishBus = (roomId: string, message: BusMessage) =>
     bus.publish(roomChannel(roomId), JSON.stringify(message)).catch(logError("bus publish failed"));
   const originKey = (roomId: string, userId: string, clientMsgId: string) => `${roomId}\n${userId}\n${clientMsgId}`;
 
   function release(room: LocalRoom, { event, extra }: Sequenced<Socket>) {
     const text = frame(event.kind, event.message, { seq: event.seq });
-    for (const joiner of room.joiners) joiner.buffer.push({ seq: event.seq, text });
     let origin = extra;
     if (!origin && event.kind === "new_message") {
       const key = originKey(room.id, event.message.author.id, event.message.clientMsgId);
       origin = origins.get(key);
       origins.delete(key);
     }
+    for (const joiner of room.joiners) joiner.buffer.push({ seq: event.seq, text, origin });
     // The sender gets message_ack instead: publishing from its socket skips it.
     if (origin && origin.readyState === 1) origin.publish(room.topic, text);
     else server?.publish(room.topic, text);
@@ -185,7 +200,7 @@ export function createHub(opts: HubOptions) {
         sendTyping(message.roomId, message.user);
         break;
       case "presence":
-        void refreshPresence([message.roomId]);
+        void refreshPresence([message.roomId]).catch(logError("presence refresh failed"));
         break;
       case "left":
         dropUserFromRoom(message.roomId, message.userId);
@@ -211,7 +226,7 @@ export function createHub(opts: HubOptions) {
 
   async function refreshPresence(roomIds: string[]) {
     if (!roomIds.length) return;
-    const lists = await presence.list(roomIds);
+    const lists = await withinPresenceWait(presence.list(roomIds));
     for (const [roomId, users] of lists) {
       const room = rooms.get(roomId);
       if (!room) continue;
@@ -240,8 +255,7 @@ export function createHub(opts: HubOptions) {
     entry.sockets = all ? 0 : entry.sockets - 1;
     if (entry.sockets > 0) return;
     room.users.delete(userId);
-    void presence
-      .remove(room.id, userId)
+    void withinPresenceWait(presence.remove(room.id, userId))
       .then(() => {
         void publishBus(room.id, { t: "presence", o: instanceId, roomId: room.id });
         return refreshPresence([room.id]);
@@ -262,7 +276,32 @@ export function createHub(opts: HubOptions) {
   function dropUserFromRoom(roomId: string, userId: string) {
     const room = rooms.get(roomId);
     if (!room) return;
+    for (const joiner of room.joiners) if (joiner.userId === userId) joiner.cancelled = true;
     for (const ws of [...room.sockets]) if (ws.data.user.id === userId) detach(ws, room);
+  }
+
+  /** Rooms whose counter in Postgres is ahead of what they released: a bus message never came. */
+  async function reconcile() {
+    const open = [...rooms.values()].filter((r) => r.sequencer.lastReleased >= 0);
+    if (!open.length) return;
+    const latest = await domain.lastSeqs(open.map((r) => r.id));
+    for (const room of open) {
+      const lastSeq = latest.get(room.id);
+      if (lastSeq !== undefined && lastSeq > room.sequencer.lastReleased && rooms.get(room.id) === room) {
+        metrics.reconciled.inc();
+        void room.sequencer.catchUp();
+      }
+    }
+  }
+
+  /** After a bus outage a revocation message may have been lost: ask Postgres about every open session. */
+  async function closeRevokedSessions() {
+    const ids = [...bySession.keys()];
+    for (let i = 0; i < ids.length; i += 1000) {
+      for (const sessionId of await domain.revokedSessions(ids.slice(i, i + 1000))) {
+        for (const ws of bySession.get(sessionId) ?? []) ws.close(4001, "signed out");
+      }
+    }
   }
 
   function sweepSlowConsumers() {
@@ -277,8 +316,7 @@ export function createHub(opts: HubOptions) {
   function heartbeat() {
     const entries: { roomId: string; user: UserRef }[] = [];
     for (const room of rooms.values()) for (const { user } of room.users.values()) entries.push({ roomId: room.id, user });
-    void presence
-      .refresh(entries)
+    void withinPresenceWait(presence.refresh(entries))
       .then(() => refreshPresence([...rooms.keys()]))
       .catch(logError("presence heartbeat failed"));
   }
@@ -301,14 +339,19 @@ export function createHub(opts: HubOptions) {
         log.info("bus reconnected: filling holes from Postgres");
         for (const room of rooms.values()) void room.sequencer.catchUp();
         heartbeat();
+        void closeRevokedSessions().catch(logError("session re-check failed"));
       });
-      timers = [setInterval(sweepSlowConsumers, 250), setInterval(heartbeat, 2_000)];
+      timers = [
+        setInterval(sweepSlowConsumers, 250),
+        setInterval(heartbeat, 2_000),
+        setInterval(() => void reconcile().catch(logError("reconcile failed")), opts.reconcileMs ?? 1_000),
+      ];
     },
 
     stop() {
       for (const t of timers) clearInterval(t);
       timers = [];
-      void unsubscribeSessions?.();
+      void unsubscribeSessions?.().catch(logError("bus unsubscribe failed"));
       for (const room of [...rooms.values()]) closeRoom(room);
     },
 
@@ -371,61 +414,83 @@ export function createHub(opts: HubOptions) {
      */
     async join(ws: Socket, info: { roomId: string; slug: string }, afterSeq: number | undefined, ref?: string | number) {
       const room = openRoom(info.roomId);
-      const joiner: Joiner = { buffer: [] };
+      const { id, username } = ws.data.user;
+      const joiner: Joiner = { userId: id, buffer: [], cancelled: false };
       room.joiners.add(joiner);
       ws.data.joining.add(room.id);
+      let presenceAdded = false;
+      let subscribed = false;
+      const stillWanted = () => {
+        if (joiner.cancelled) throw new AppError(404, "not_found", "room not found");
+        return ws.readyState === 1;
+      };
       try {
         await room.ready;
-        const replay: RoomEvent[] = [];
-        if (afterSeq !== undefined) {
-          for (let after = afterSeq; ; ) {
-            const page = await domain.eventsAfter(room.id, after, REPLAY_PAGE);
-            replay.push(...page);
-            if (page.length < REPLAY_PAGE) break;
-            after = page.at(-1)!.seq;
-          }
+        if (afterSeq !== undefined && afterSeq > room.sequencer.lastReleased && afterSeq > (await domain.lastSeq(room.id))) {
+          throw new AppError(400, "invalid_data", "afterSeq is beyond the room's last value");
         }
+        let page = afterSeq === undefined ? [] : await domain.eventsAfter(room.id, afterSeq, REPLAY_PAGE);
         // The joiner's own presence is written first, so the list it gets includes itself.
-        const { id, username } = ws.data.user;
+        // Presence lives in Redis and is best effort: without it the join goes on with what is known here.
         const newUser = !room.users.has(id);
-        // Presence lives in Redis: without it the join still works, with what is known locally.
-        if (newUser) await presence.add(room.id, { id, username }).catch(logError("presence add failed"));
-        const users =
-          (await presence.list([room.id]).catch(() => undefined))?.get(room.id) ??
-          dedupeUsers([...[...room.users.values()].map((u) => u.user), { id, username }]);
-        if (ws.readyState !== 1) {
-          if (newUser) void presence.remove(room.id, id).catch(logError("presence remove failed"));
-          return;
+        if (newUser) {
+          presenceAdded = await withinPresenceWait(presence.add(room.id, { id, username })).then(
+            () => true,
+            (err) => (logError("presence add failed")(err), false),
+          );
         }
-        let last = Math.max(afterSeq ?? -1, replay.at(-1)?.seq ?? -1);
-        const lastSeq = Math.max(room.sequencer.lastReleased, last, 0);
+        const users =
+          (await withinPresenceWait(presence.list([room.id])).catch(() => undefined))?.get(room.id) ??
+          dedupeUsers([...[...room.users.values()].map((u) => u.user), { id, username }]);
+        if (!stillWanted()) return;
+
+        let last = afterSeq ?? room.sequencer.lastReleased;
+        const lastSeq = Math.max(room.sequencer.lastReleased, page.at(-1)?.seq ?? 0, afterSeq ?? 0);
         ws.send(frame("joined", { roomId: room.id, slug: info.slug, lastSeq }, { ref }));
         ws.send(frame("presence", { roomId: room.id, users }));
-        for (const event of replay) ws.send(frame(event.kind, event.message, { seq: event.seq }));
-        if (afterSeq === undefined) last = room.sequencer.lastReleased;
+        // The replay goes out page by page; a client that cannot keep up is cut off like any slow consumer.
+        while (page.length) {
+          for (const event of page) ws.send(frame(event.kind, event.message, { seq: event.seq }));
+          last = page.at(-1)!.seq;
+          if (ws.getBufferedAmount() > maxBuffered) {
+            metrics.slowClosed.inc();
+            ws.close(4008, "too slow: resume with afterSeq");
+            return;
+          }
+          if (page.length < REPLAY_PAGE) break;
+          page = await domain.eventsAfter(room.id, last, REPLAY_PAGE);
+          if (!stillWanted()) return;
+        }
         // The replay may be ahead of this instance's live stream: the topic would repeat those
         // values, so the socket keeps collecting until the room has released everything replayed.
         for (let tries = 0; room.sequencer.lastReleased < last && tries < 20; tries++) {
           await room.sequencer.catchUp();
           if (room.sequencer.lastReleased < last) await Bun.sleep(gapWaitMs);
         }
-        if (ws.readyState !== 1) return;
+        if (room.sequencer.lastReleased < last) {
+          throw new AppError(503, "unavailable", "the room could not catch up; join again with afterSeq");
+        }
+        if (!stillWanted()) return;
         for (const held of joiner.buffer) {
           if (held.seq <= last) continue;
-          ws.send(held.text);
           last = held.seq;
+          if (held.origin !== ws) ws.send(held.text); // its own message came as message_ack
         }
         // No await since the held events were sent: nothing can fall between them and the topic.
         ws.subscribe(room.topic);
+        subscribed = true;
         room.sockets.add(ws);
         ws.data.rooms.add(room.id);
         ws.data.roomKeys.set(room.id, room.id);
         ws.data.roomKeys.set(info.slug, room.id);
         userCameOnline(room, ws, newUser);
-        return { lastSeq, replayed: replay.length };
+        return { lastSeq };
       } finally {
         room.joiners.delete(joiner);
         ws.data.joining.delete(room.id);
+        if (presenceAdded && !subscribed && !room.users.has(id)) {
+          void presence.remove(room.id, id).catch(logError("presence remove failed"));
+        }
         maybeCloseRoom(room);
       }
     },

@@ -33,6 +33,7 @@ export interface RealtimeOptions {
   /** Larger text frames get an `error` frame. */
   maxFrameBytes: number;
   perMessageDeflate: boolean;
+  backpressureLimit: number;
 }
 
 const json = (status: number, code: Parameters<typeof errorBody>[0], message: string) =>
@@ -46,11 +47,11 @@ function tokenOf(req: Request, url: URL): string | undefined {
   return match ? decodeURIComponent(match[1]!) : undefined;
 }
 
-/** Same-origin requests always pass; others must be listed in ALLOWED_ORIGINS. */
+/** A browser's Origin must be listed in ALLOWED_ORIGINS; with none listed (development), same-origin passes. */
 function originAllowed(req: Request, url: URL, allowed: string[]): boolean {
   const origin = req.headers.get("origin");
   if (!origin) return true; // not a browser
-  if (allowed.includes(origin) || allowed.includes("*")) return true;
+  if (allowed.length) return allowed.includes(origin) || allowed.includes("*");
   const host = req.headers.get("x-forwarded-host") ?? req.headers.get("host");
   const proto = req.headers.get("x-forwarded-proto") ?? url.protocol.replace(":", "");
   return origin === `${proto}://${host}`;
@@ -100,7 +101,7 @@ export function createRealtime(opts: RealtimeOptions) {
   const websocket: WebSocketHandler<SocketData> = {
     // Bun's own limits sit above the app's, so clients get an error frame or 4008, not 1009/1006.
     maxPayloadLength: Math.max(1024 * 1024, opts.maxFrameBytes * 4),
-    backpressureLimit: 64 * 1024 * 1024,
+    backpressureLimit: opts.backpressureLimit,
     closeOnBackpressureLimit: false,
     idleTimeout: 120,
     sendPings: true,

@@ -154,4 +154,32 @@ describe("chaos", () => {
     // Entries live 8 s unless refreshed; the survivor looks every 2 s.
     expect(Date.now() - killedAt).toBeLessThan(12_000);
   }, 30_000);
+
+  test("while Redis stays down, joins and sends go on and reach the other instance through Postgres", async () => {
+    const r = await setUp(2);
+    const [urlA, urlB] = r.servers.map((s) => s.url) as [string, string];
+    const [sender, receiver, late] = await Promise.all([signUp(urlA), signUp(urlB), signUp(urlB)]);
+    const room = (await api(urlA, "POST", "/api/rooms", sender.token, { name: `outage ${Date.now()}` })).body as { id: string };
+    const s = await ChatClient.connect(urlA, sender.token);
+    const rcv = await ChatClient.connect(urlB, receiver.token);
+    r.clients.push(s, rcv);
+    await s.join(room.id);
+    await rcv.join(room.id);
+    await r.redis.stop();
+
+    const joinStarted = Date.now();
+    const lateClient = await ChatClient.connect(urlB, late.token);
+    r.clients.push(lateClient);
+    await lateClient.join(room.id, 0);
+    const joinMs = Date.now() - joinStarted;
+    for (let i = 0; i < 10; i++) s.sendReliably(room.id, `during outage ${i}`, `o${i}`);
+    await s.until(() => s.unacked.size === 0, 10_000);
+    for (const c of [rcv, lateClient]) {
+      await c.until(() => c.messageSeqs(room.id).length >= 10, 10_000);
+      expect(c.messageSeqs(room.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    }
+    expect(joinMs).toBeLessThan(5_000);
+    expect([s, rcv, lateClient].every((c) => c.closeCodes.length === 0)).toBe(true);
+    r.redis = await startRedis(r.dir, r.redis.port);
+  }, 60_000);
 });

@@ -109,6 +109,35 @@ describe("delivery across instances", () => {
   });
 });
 
+describe("a lost bus message", () => {
+  test("an event committed by an instance that never published it still reaches every socket", async () => {
+    const { openDatabase } = await import("../../src/db/client.ts");
+    const { createDomainEvents } = await import("../../src/events.ts");
+    const { createRooms } = await import("../../src/rooms/store.ts");
+    const { createMessages } = await import("../../src/messages/store.ts");
+    const [u1, u2] = await Promise.all([signUp(A), signUp(B)]);
+    const room = await newRoom(u1.token);
+    const c1 = await connect(A, u1.token);
+    const c2 = await connect(B, u2.token);
+    await c1.join(room.id);
+    await c2.join(room.id);
+    // A third "instance" whose events go nowhere: like one killed between commit and publish.
+    const database = await openDatabase({ url: cluster.databaseUrl, dataDir: "unused", poolSize: 2 });
+    try {
+      const silent = createDomainEvents(() => {});
+      const rooms = createRooms(database.db, silent);
+      const messages = createMessages({ db: database.db, events: silent, rooms });
+      const { message } = await messages.send({ roomId: room.id, userId: u1.id, content: "never published", clientMsgId: "lost-1" });
+      for (const c of [c1, c2]) {
+        const got = await c.waitFor((f) => f.event === "new_message" && f.data.id === message.id, 5_000);
+        expect(got.seq).toBe(message.seq);
+      }
+    } finally {
+      await database.close();
+    }
+  });
+});
+
 describe("join and replay", () => {
   test("afterSeq replays missed messages and changes in counter order, then live events, with no seam", async () => {
     const [owner, reader] = await Promise.all([signUp(A), signUp(B)]);

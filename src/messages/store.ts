@@ -91,43 +91,38 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
     if (limiter) await limiter.consume(`send:user:${userId}`, SEND_LIMIT);
     const roomKey = input.roomId ?? input.roomKey;
     if (!roomKey) throw notFound("room");
-    const room = await rooms.resolveReadable(roomKey, userId);
-    if (!room.role) throw forbidden("join the room to post in it");
     const clientMsgId = input.clientMsgId ?? crypto.randomUUID();
     // A clock value outside int8's safe range is not a clock: drop it rather than fail the send.
     const sentAt = input.sentAt != null && Number.isSafeInteger(Math.round(input.sentAt)) ? Math.round(input.sentAt) : null;
+    // An id goes straight to the one statement below, which checks membership itself; a slug is resolved first.
+    const roomId = isUuid(roomKey) ? roomKey.toLowerCase() : (await rooms.resolveReadable(roomKey, userId)).id;
 
-    // One read gives the author's name and, for a retry, the original: a retry never touches the counter.
-    const [author] = await db
-      .select({ username: users.username, existingId: messages.id })
-      .from(users)
-      .leftJoin(
-        messages,
-        and(eq(messages.roomId, room.id), eq(messages.authorId, users.id), eq(messages.clientMsgId, clientMsgId)),
-      )
-      .where(eq(users.id, userId))
-      .limit(1);
-    if (!author) throw notFound("user");
-    if (author.existingId) return { message: await loadOne(author.existingId), created: false };
-
-    let inserted: { id: string; seq: number; createdAt: Date };
+    let inserted: Awaited<ReturnType<typeof insertUnlessSent>>;
     try {
-      inserted = await insertWithNextSeq({ roomId: room.id, authorId: userId, clientMsgId, content: input.content, sentAt });
+      inserted = await insertUnlessSent({ roomId, authorId: userId, clientMsgId, content: input.content, sentAt });
     } catch (err) {
       // A racing retry committed first: our statement rolled back, so no value was burned.
       const { code, constraint } = pgError(err);
       if (code !== UNIQUE_VIOLATION || constraint !== "messages_client_msg_key") throw err;
-      const original = await findByClientMsgId(room.id, userId, clientMsgId);
+      const original = await findByClientMsgId(roomId, userId, clientMsgId);
       if (!original) throw err;
       return { message: original, created: false };
+    }
+    if (!inserted) {
+      // Nothing was written: a retry of a message already there, or a room this user may not post in.
+      const original = await findByClientMsgId(roomId, userId, clientMsgId);
+      if (original) return { message: original, created: false };
+      const room = await rooms.resolveReadable(roomKey, userId);
+      if (!room.role) throw forbidden("join the room to post in it");
+      throw notFound("room");
     }
     // Everything about a new message is known here: no read back.
     const message: Message = {
       id: inserted.id,
-      roomId: room.id,
+      roomId,
       seq: inserted.seq,
       updatedSeq: null,
-      author: { id: userId, username: author.username },
+      author: { id: userId, username: inserted.username },
       content: input.content,
       clientMsgId,
       sentAt,
@@ -136,30 +131,42 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
       deletedAt: null,
       reactions: [],
     };
-    events.emit({ type: "room.event", event: { kind: "new_message", roomId: room.id, seq: inserted.seq, message } });
+    events.emit({ type: "room.event", event: { kind: "new_message", roomId, seq: inserted.seq, message } });
     return { message, created: true };
   }
 
   /**
-   * Takes the room's next value and inserts the message in one statement, so in
-   * one transaction: the room row stays locked until commit, making seq order
-   * commit order, and a failed insert gives the value back. One round trip.
+   * The whole send in one statement, so in one transaction and one round trip:
+   * look for the same clientMsgId first (a retry burns no value), check
+   * membership, take the room's next value (the room row stays locked until
+   * commit, so seq order is commit order) and insert. No row back: nothing written.
    */
-  async function insertWithNextSeq(row: { roomId: string; authorId: string; clientMsgId: string; content: string; sentAt: number | null }) {
+  async function insertUnlessSent(row: { roomId: string; authorId: string; clientMsgId: string; content: string; sentAt: number | null }) {
     const id = Bun.randomUUIDv7();
-    const result = await db.execute<{ seq: number | string; created_at: Date | string }>(sql`
-      with next as (
-        update ${roomTable} set last_seq = last_seq + 1 where id = ${row.roomId} returning last_seq
+    type Row = { seq: number | string; created_at: Date | string; username: string };
+    const result = await db.execute<Row>(sql`
+      with existing as (
+        select 1 from ${messages}
+        where room_id = ${row.roomId} and author_id = ${row.authorId} and client_msg_id = ${row.clientMsgId}
+      ), next as (
+        update ${roomTable} set last_seq = last_seq + 1
+        where id = ${row.roomId}
+          and not exists (select 1 from existing)
+          and exists (select 1 from ${roomMembers} where room_id = ${row.roomId} and user_id = ${row.authorId})
+        returning last_seq
+      ), inserted as (
+        insert into ${messages} (id, room_id, seq, author_id, client_msg_id, content, sent_at)
+        select ${id}, ${row.roomId}, next.last_seq, ${row.authorId}, ${row.clientMsgId}, ${row.content}, ${row.sentAt}
+        from next
+        returning seq, created_at
       )
-      insert into ${messages} (id, room_id, seq, author_id, client_msg_id, content, sent_at)
-      select ${id}, ${row.roomId}, next.last_seq, ${row.authorId}, ${row.clientMsgId}, ${row.content}, ${row.sentAt}
-      from next
-      returning seq, created_at`);
+      select inserted.seq, inserted.created_at, (select username from ${users} where id = ${row.authorId}) as username
+      from inserted`);
     // postgres.js returns the rows as the result; PGlite wraps them in { rows }.
-    const rows = Array.isArray(result) ? result : (result as unknown as { rows: typeof result }).rows;
-    const first = (rows as { seq: number | string; created_at: Date | string }[])[0];
-    if (!first) throw notFound("room");
-    return { id, seq: Number(first.seq), createdAt: new Date(first.created_at) };
+    const rows = (Array.isArray(result) ? result : (result as unknown as { rows: Row[] }).rows) as Row[];
+    const first = rows[0];
+    if (!first) return undefined;
+    return { id, seq: Number(first.seq), createdAt: new Date(first.created_at), username: first.username };
   }
 
   /**

@@ -13,6 +13,12 @@ export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 export interface Database {
   db: Db;
   driver: "postgres" | "pglite";
+  /**
+   * A hand-written statement with $1.. placeholders, prepared once per connection
+   * (drizzle re-plans every query): for the few hot paths. int8 values come back as strings
+   * from postgres.js and as numbers from PGlite: convert them.
+   */
+  queryRows<T>(text: string, params: unknown[]): Promise<T[]>;
   /** Apply pending migrations; safe when several processes call it at once. */
   migrate(): Promise<void>;
   ping(): Promise<void>;
@@ -45,6 +51,9 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return {
     db,
     driver: "postgres",
+    async queryRows<T>(text: string, params: unknown[]) {
+      return (await client.unsafe(text, params as never[], { prepare: true })) as unknown as T[];
+    },
     async migrate() {
       // The advisory lock lives on one dedicated connection, never a pooled one.
       const lockConn = postgres(url, { max: 1, onnotice: () => {} });
@@ -83,6 +92,9 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
     return {
       db,
       driver: "pglite",
+      async queryRows<T>(text: string, params: unknown[]) {
+        return (await client.query<T>(text, params)).rows;
+      },
       async migrate() {
         await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
       },

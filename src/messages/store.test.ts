@@ -20,7 +20,7 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
     beforeAll(async () => {
       t = await createTestApp(driver);
       rooms = createRooms(t.stores.database.db, t.events);
-      messages = createMessages({ db: t.stores.database.db, events: t.events, rooms });
+      messages = createMessages({ database: t.stores.database, events: t.events, rooms });
       [ann, ben] = await Promise.all([registerUser(t, "ann"), registerUser(t, "ben")]);
       t.events.on((e) => seen.push(e));
     }, 30_000); // PGlite takes seconds to start and migrate

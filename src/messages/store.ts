@@ -1,5 +1,5 @@
 import { and, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
-import type { Db, Tx } from "../db/client.ts";
+import type { Database, Tx } from "../db/client.ts";
 import { messageChanges, messages, reactions, roomMembers, rooms as roomTable, users } from "../db/schema.ts";
 import { isUuid } from "../db/uuid.ts";
 import type { DomainEvents } from "../events.ts";
@@ -50,12 +50,31 @@ interface ChangeTarget {
 }
 
 export interface MessagesDeps {
-  db: Db;
+  database: Database;
   events: DomainEvents;
   rooms: Rooms;
   /** Send rate limit per user; left out by tests that measure the store alone. */
   limiter?: RateLimiter;
 }
+
+// $1 id, $2 room, $3 author, $4 clientMsgId, $5 content, $6 sentAt. Prepared once per connection.
+const SEND_STATEMENT = `
+  with existing as (
+    select 1 from messages where room_id = $2::uuid and author_id = $3::uuid and client_msg_id = $4::text
+  ), next as (
+    update rooms set last_seq = last_seq + 1
+    where id = $2::uuid
+      and not exists (select 1 from existing)
+      and exists (select 1 from room_members where room_id = $2::uuid and user_id = $3::uuid)
+    returning last_seq
+  ), inserted as (
+    insert into messages (id, room_id, seq, author_id, client_msg_id, content, sent_at)
+    select $1::uuid, $2::uuid, next.last_seq, $3::uuid, $4::text, $5::text, $6::bigint
+    from next
+    returning seq, created_at
+  )
+  select inserted.seq, inserted.created_at, (select username from users where id = $3::uuid) as username
+  from inserted`;
 
 /** The stores are called by the WebSocket layer too: content is checked here as well as at each edge. */
 function checkContent(content: string) {
@@ -63,7 +82,8 @@ function checkContent(content: string) {
   if (!checked.success) throw invalid([{ field: "content", message: checked.error.issues.map((i) => i.message).join("; ") }]);
 }
 
-export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
+export function createMessages({ database, events, rooms, limiter }: MessagesDeps) {
+  const { db } = database;
   const selectMessages = () => db.select(messageColumns).from(messages).innerJoin(users, eq(users.id, messages.authorId)).$dynamic();
 
   async function loadById(ids: string[]): Promise<Map<string, Message>> {
@@ -143,27 +163,14 @@ export function createMessages({ db, events, rooms, limiter }: MessagesDeps) {
    */
   async function insertUnlessSent(row: { roomId: string; authorId: string; clientMsgId: string; content: string; sentAt: number | null }) {
     const id = Bun.randomUUIDv7();
-    type Row = { seq: number | string; created_at: Date | string; username: string };
-    const result = await db.execute<Row>(sql`
-      with existing as (
-        select 1 from ${messages}
-        where room_id = ${row.roomId} and author_id = ${row.authorId} and client_msg_id = ${row.clientMsgId}
-      ), next as (
-        update ${roomTable} set last_seq = last_seq + 1
-        where id = ${row.roomId}
-          and not exists (select 1 from existing)
-          and exists (select 1 from ${roomMembers} where room_id = ${row.roomId} and user_id = ${row.authorId})
-        returning last_seq
-      ), inserted as (
-        insert into ${messages} (id, room_id, seq, author_id, client_msg_id, content, sent_at)
-        select ${id}, ${row.roomId}, next.last_seq, ${row.authorId}, ${row.clientMsgId}, ${row.content}, ${row.sentAt}
-        from next
-        returning seq, created_at
-      )
-      select inserted.seq, inserted.created_at, (select username from ${users} where id = ${row.authorId}) as username
-      from inserted`);
-    // postgres.js returns the rows as the result; PGlite wraps them in { rows }.
-    const rows = (Array.isArray(result) ? result : (result as unknown as { rows: Row[] }).rows) as Row[];
+    const rows = await database.queryRows<{ seq: number | string; created_at: Date | string; username: string }>(SEND_STATEMENT, [
+      id,
+      row.roomId,
+      row.authorId,
+      row.clientMsgId,
+      row.content,
+      row.sentAt,
+    ]);
     const first = rows[0];
     if (!first) return undefined;
     return { id, seq: Number(first.seq), createdAt: new Date(first.created_at), username: first.username };

@@ -126,7 +126,7 @@ describe("a lost bus message", () => {
     try {
       const silent = createDomainEvents(() => {});
       const rooms = createRooms(database.db, silent);
-      const messages = createMessages({ db: database.db, events: silent, rooms });
+      const messages = createMessages({ database, events: silent, rooms });
       const { message } = await messages.send({ roomId: room.id, userId: u1.id, content: "never published", clientMsgId: "lost-1" });
       for (const c of [c1, c2]) {
         const got = await c.waitFor((f) => f.event === "new_message" && f.data.id === message.id, 5_000);

@@ -1,8 +1,6 @@
 import type { Server } from "bun";
-import { and, eq, inArray, isNotNull, lte, or } from "drizzle-orm";
 import { createApp, type AppState } from "./app.ts";
 import { createCapabilities } from "./capabilities.ts";
-import { rooms as roomsTable, sessions as sessionsTable } from "./db/schema.ts";
 import type { Env } from "./env.ts";
 import { createDomainEvents } from "./events.ts";
 import type { Logger } from "./log.ts";
@@ -10,6 +8,7 @@ import { messageFrameHandlers } from "./messages/ws.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { presenceFrameHandlers } from "./presence/ws.ts";
 import { createHub, type SocketData } from "./realtime/hub.ts";
+import { createHubDomain } from "./realtime/hub-domain.ts";
 import { createRealtimeMetrics } from "./realtime/metrics.ts";
 import { createRealtime } from "./realtime/socket.ts";
 import { roomFrameHandlers } from "./rooms/ws.ts";
@@ -40,27 +39,7 @@ export function startChatServer({ env, instanceId, stores, log, state = { ready:
     log,
     metrics: realtimeMetrics,
     maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
-    domain: {
-      eventsAfter: messages.eventsAfter,
-      async lastSeq(roomId) {
-        const [row] = await db.select({ lastSeq: roomsTable.lastSeq }).from(roomsTable).where(eq(roomsTable.id, roomId));
-        return row?.lastSeq ?? 0;
-      },
-      async lastSeqs(roomIds) {
-        const rows = await db
-          .select({ id: roomsTable.id, lastSeq: roomsTable.lastSeq })
-          .from(roomsTable)
-          .where(inArray(roomsTable.id, roomIds));
-        return new Map(rows.map((r) => [r.id, r.lastSeq]));
-      },
-      async revokedSessions(sessionIds) {
-        const rows = await db
-          .select({ id: sessionsTable.id })
-          .from(sessionsTable)
-          .where(and(inArray(sessionsTable.id, sessionIds), or(isNotNull(sessionsTable.revokedAt), lte(sessionsTable.expiresAt, new Date()))));
-        return rows.map((r) => r.id);
-      },
-    },
+    domain: createHubDomain(db, messages),
   });
   events.on(hub.onDomainEvent);
   const realtime = createRealtime({

@@ -31,6 +31,8 @@ export interface HubDomain {
   lastSeqs(roomIds: string[]): Promise<Map<string, number>>;
   /** Which of these sessions are revoked (checked after a bus outage). */
   revokedSessions(sessionIds: string[]): Promise<string[]>;
+  /** Which of these (room, user) pairs are memberships (checked after a bus outage). */
+  memberships(pairs: { roomId: string; userId: string }[]): Promise<{ roomId: string; userId: string }[]>;
 }
 
 export interface HubOptions {
@@ -294,6 +296,16 @@ export function createHub(opts: HubOptions) {
     }
   }
 
+  /** After a bus outage a removal message may have been lost: ask Postgres about every local member. */
+  async function dropLostMembers() {
+    const pairs = [...rooms.values()].flatMap((room) => [...room.users.keys()].map((userId) => ({ roomId: room.id, userId })));
+    for (let i = 0; i < pairs.length; i += 1000) {
+      const chunk = pairs.slice(i, i + 1000);
+      const kept = new Set((await domain.memberships(chunk)).map((m) => `${m.roomId}\n${m.userId}`));
+      for (const { roomId, userId } of chunk) if (!kept.has(`${roomId}\n${userId}`)) dropUserFromRoom(roomId, userId);
+    }
+  }
+
   /** After a bus outage a revocation message may have been lost: ask Postgres about every open session. */
   async function closeRevokedSessions() {
     const ids = [...bySession.keys()];
@@ -340,6 +352,7 @@ export function createHub(opts: HubOptions) {
         for (const room of rooms.values()) void room.sequencer.catchUp();
         heartbeat();
         void closeRevokedSessions().catch(logError("session re-check failed"));
+        void dropLostMembers().catch(logError("membership re-check failed"));
       });
       timers = [
         setInterval(sweepSlowConsumers, 250),

@@ -180,6 +180,14 @@ describe("chaos", () => {
     }
     expect(joinMs).toBeLessThan(5_000);
     expect([s, rcv, lateClient].every((c) => c.closeCodes.length === 0)).toBe(true);
+
+    // A removal announced while Redis is down is caught up when it comes back.
+    expect((await api(urlA, "DELETE", `/api/rooms/${room.id}/members/${receiver.id}`, sender.token)).status).toBe(204);
     r.redis = await startRedis(r.dir, r.redis.port);
+    await Bun.sleep(2_500);
+    s.sendReliably(room.id, "after the removal", "after-removal");
+    await lateClient.until(() => lateClient.messageSeqs(room.id).length >= 11, 10_000);
+    await Bun.sleep(300);
+    expect(rcv.messageSeqs(room.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
   }, 60_000);
 });

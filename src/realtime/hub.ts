@@ -18,6 +18,8 @@ export interface SocketData {
   roomKeys: Map<string, string>;
   /** Rooms being joined: their replay is in flight. */
   joining: Set<string>;
+  /** Joins not finished yet, by every key the client may use to leave them (id, slug as sent). */
+  pendingJoins: Map<string, { left: boolean }>;
   typingAt: Map<string, number>;
   bucket: { tokens: number; at: number };
 }
@@ -425,7 +427,14 @@ export function createHub(opts: HubOptions) {
      * send `joined`, presence and the replay read from Postgres, then the held
      * events above the last replayed value, then subscribe the socket to the topic.
      */
-    async join(ws: Socket, info: { roomId: string; slug: string }, afterSeq: number | undefined, ref?: string | number) {
+    async join(
+      ws: Socket,
+      info: { roomId: string; slug: string },
+      afterSeq: number | undefined,
+      ref?: string | number,
+      /** The client sent leave_room before this join finished. */
+      leftMeanwhile: () => boolean = () => false,
+    ) {
       const room = openRoom(info.roomId);
       const { id, username } = ws.data.user;
       const joiner: Joiner = { userId: id, buffer: [], cancelled: false };
@@ -435,7 +444,7 @@ export function createHub(opts: HubOptions) {
       let subscribed = false;
       const stillWanted = () => {
         if (joiner.cancelled) throw new AppError(404, "not_found", "room not found");
-        return ws.readyState === 1;
+        return ws.readyState === 1 && !leftMeanwhile();
       };
       try {
         await room.ready;

@@ -156,6 +156,7 @@ export function createRealtime(opts: RealtimeOptions) {
         rooms: new Set(),
         roomKeys: new Map(),
         joining: new Set(),
+        pendingJoins: new Map(),
         typingAt: new Map(),
         bucket: { tokens: opts.framesPerSecond * 2, at: performance.now() },
       };

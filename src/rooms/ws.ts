@@ -5,18 +5,31 @@ import type { Rooms } from "./store.ts";
 export function roomFrameHandlers(rooms: Rooms): Pick<FrameHandlers, "join_room" | "leave_room" | "read"> {
   return {
     async join_room({ ws, hub, ref }, { roomId: roomKey, afterSeq }) {
-      // Public rooms make the user a member, as over HTTP; a private room needs membership (else 404).
-      const room = await rooms.join(roomKey, ws.data.user.id);
-      if (ws.data.joining.has(room.id)) throw new AppError(409, "conflict", "already joining this room");
-      // Joining again resumes from afterSeq: the socket leaves first so nothing is sent twice.
-      if (ws.data.rooms.has(room.id)) hub.leave(ws, room.id);
-      await hub.join(ws, { roomId: room.id, slug: room.slug }, afterSeq, ref);
+      // A leave_room that arrives before this join finishes must win over it (quick room switching).
+      const pending = { left: false };
+      const keys = [roomKey, roomKey.toLowerCase()];
+      for (const key of keys) ws.data.pendingJoins.set(key, pending);
+      try {
+        // Public rooms make the user a member, as over HTTP; a private room needs membership (else 404).
+        const room = await rooms.join(roomKey, ws.data.user.id);
+        keys.push(room.id);
+        ws.data.pendingJoins.set(room.id, pending);
+        if (pending.left) return;
+        if (ws.data.joining.has(room.id)) throw new AppError(409, "conflict", "already joining this room");
+        // Joining again resumes from afterSeq: the socket leaves first so nothing is sent twice.
+        if (ws.data.rooms.has(room.id)) hub.leave(ws, room.id);
+        await hub.join(ws, { roomId: room.id, slug: room.slug }, afterSeq, ref, () => pending.left);
+      } finally {
+        for (const key of keys) if (ws.data.pendingJoins.get(key) === pending) ws.data.pendingJoins.delete(key);
+      }
     },
 
     leave_room({ ws, hub }, { roomId: roomKey }) {
       const roomId = ws.data.roomKeys.get(roomKey.toLowerCase()) ?? ws.data.roomKeys.get(roomKey);
-      if (!roomId) throw new AppError(404, "not_joined", "not joined to that room");
-      hub.leave(ws, roomId);
+      if (roomId) return hub.leave(ws, roomId);
+      const pending = ws.data.pendingJoins.get(roomKey) ?? ws.data.pendingJoins.get(roomKey.toLowerCase());
+      if (!pending) throw new AppError(404, "not_joined", "not joined to that room");
+      pending.left = true;
     },
 
     async read({ ws }, { roomId: roomKey, seq }) {

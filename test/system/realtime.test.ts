@@ -173,6 +173,20 @@ describe("join and replay", () => {
     expect(late.roomEvents.get(room.id)!.length).toBe(7);
   });
 
+  test("leave_room sent before the join finished wins: no subscription, no error", async () => {
+    const [owner, switcher] = await Promise.all([signUp(A), signUp(B)]);
+    const room = await newRoom(owner.token);
+    const c = await connect(B, switcher.token);
+    c.send("join_room", { roomId: room.slug, afterSeq: 0 });
+    c.send("leave_room", { roomId: room.slug });
+    await Bun.sleep(300);
+    await api(A, "POST", `/api/rooms/${room.id}/messages`, owner.token, { content: "not for you", clientMsgId: "x1" });
+    await Bun.sleep(300);
+    expect(c.frames.some((f) => f.event === "new_message")).toBe(false);
+    expect(c.frames.some((f) => f.event === "error")).toBe(false);
+    expect((await c.request("ping", {})).event).toBe("pong");
+  });
+
   test("a private room cannot be joined by a non-member: error frame, no subscription", async () => {
     const [owner, stranger] = await Promise.all([signUp(A), signUp(B)]);
     const room = await newRoom(owner.token, true);

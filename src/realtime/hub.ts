@@ -335,6 +335,74 @@ export function createHub(opts: HubOptions) {
       .catch(logError("presence heartbeat failed"));
   }
 
+  /**
+   * The room's online users for a joiner. Its own entry is written first, so the list
+   * includes itself. Presence lives in Redis and is best effort: without it the join goes
+   * on with what this instance knows.
+   */
+  async function presenceForJoiner(room: LocalRoom, user: UserRef, newUser: boolean) {
+    let added = false;
+    if (newUser) {
+      added = await withinPresenceWait(presence.add(room.id, user)).then(
+        () => true,
+        (err) => (logError("presence add failed")(err), false),
+      );
+    }
+    const users =
+      (await withinPresenceWait(presence.list([room.id])).catch(() => undefined))?.get(room.id) ??
+      dedupeUsers([...[...room.users.values()].map((u) => u.user), user]);
+    return { users, added };
+  }
+
+  /**
+   * Sends the replay page by page; a client that cannot keep up is cut off like any slow
+   * consumer. Returns the last value sent, null when there was nothing to replay, or
+   * undefined when the join should stop.
+   */
+  async function streamReplay(ws: Socket, room: LocalRoom, firstPage: RoomEvent[], stillWanted: () => boolean) {
+    let last: number | null = null;
+    for (let page = firstPage; page.length; ) {
+      for (const event of page) ws.send(frame(event.kind, event.message, { seq: event.seq }));
+      last = page.at(-1)!.seq;
+      if (ws.getBufferedAmount() > maxBuffered) {
+        metrics.slowClosed.inc();
+        ws.close(4008, "too slow: resume with afterSeq");
+        return undefined;
+      }
+      if (page.length < REPLAY_PAGE) break;
+      page = await domain.eventsAfter(room.id, last, REPLAY_PAGE);
+      if (!stillWanted()) return undefined;
+    }
+    return last;
+  }
+
+  /**
+   * The replay may be ahead of this instance's live stream, and the topic would repeat those
+   * values: the joiner keeps collecting until the room has released everything replayed.
+   */
+  async function waitForLiveStream(room: LocalRoom, last: number) {
+    for (let tries = 0; room.sequencer.lastReleased < last && tries < 20; tries++) {
+      await room.sequencer.catchUp();
+      if (room.sequencer.lastReleased < last) await Bun.sleep(gapWaitMs);
+    }
+    if (room.sequencer.lastReleased < last) {
+      throw new AppError(503, "unavailable", "the room could not catch up; join again with afterSeq");
+    }
+  }
+
+  /** Sends the held events above `last`, then subscribes: no await between, so nothing falls in between. */
+  function subscribeAfterHeld(ws: Socket, room: LocalRoom, joiner: Joiner, last: number) {
+    for (const held of joiner.buffer) {
+      if (held.seq <= last) continue;
+      last = held.seq;
+      if (held.origin !== ws) ws.send(held.text); // its own message came as message_ack
+    }
+    ws.subscribe(room.topic);
+    room.sockets.add(ws);
+    ws.data.rooms.add(room.id);
+    ws.data.roomKeys.set(room.id, room.id);
+  }
+
   return {
     attach(s: Server<SocketData>) {
       server = s;
@@ -451,59 +519,24 @@ export function createHub(opts: HubOptions) {
         if (afterSeq !== undefined && afterSeq > room.sequencer.lastReleased && afterSeq > (await domain.lastSeq(room.id))) {
           throw new AppError(400, "invalid_data", "afterSeq is beyond the room's last value");
         }
-        let page = afterSeq === undefined ? [] : await domain.eventsAfter(room.id, afterSeq, REPLAY_PAGE);
-        // The joiner's own presence is written first, so the list it gets includes itself.
-        // Presence lives in Redis and is best effort: without it the join goes on with what is known here.
+        const firstPage = afterSeq === undefined ? [] : await domain.eventsAfter(room.id, afterSeq, REPLAY_PAGE);
         const newUser = !room.users.has(id);
-        if (newUser) {
-          presenceAdded = await withinPresenceWait(presence.add(room.id, { id, username })).then(
-            () => true,
-            (err) => (logError("presence add failed")(err), false),
-          );
-        }
-        const users =
-          (await withinPresenceWait(presence.list([room.id])).catch(() => undefined))?.get(room.id) ??
-          dedupeUsers([...[...room.users.values()].map((u) => u.user), { id, username }]);
+        const online = await presenceForJoiner(room, { id, username }, newUser);
+        presenceAdded = online.added;
         if (!stillWanted()) return;
 
-        let last = afterSeq ?? room.sequencer.lastReleased;
-        const lastSeq = Math.max(room.sequencer.lastReleased, page.at(-1)?.seq ?? 0, afterSeq ?? 0);
+        // Taken with `joined`, in the same tick: everything released later is held for this socket.
+        const base = afterSeq ?? room.sequencer.lastReleased;
+        const lastSeq = Math.max(room.sequencer.lastReleased, firstPage.at(-1)?.seq ?? 0, afterSeq ?? 0);
         ws.send(frame("joined", { roomId: room.id, slug: info.slug, lastSeq }, { ref }));
-        ws.send(frame("presence", { roomId: room.id, users }));
-        // The replay goes out page by page; a client that cannot keep up is cut off like any slow consumer.
-        while (page.length) {
-          for (const event of page) ws.send(frame(event.kind, event.message, { seq: event.seq }));
-          last = page.at(-1)!.seq;
-          if (ws.getBufferedAmount() > maxBuffered) {
-            metrics.slowClosed.inc();
-            ws.close(4008, "too slow: resume with afterSeq");
-            return;
-          }
-          if (page.length < REPLAY_PAGE) break;
-          page = await domain.eventsAfter(room.id, last, REPLAY_PAGE);
-          if (!stillWanted()) return;
-        }
-        // The replay may be ahead of this instance's live stream: the topic would repeat those
-        // values, so the socket keeps collecting until the room has released everything replayed.
-        for (let tries = 0; room.sequencer.lastReleased < last && tries < 20; tries++) {
-          await room.sequencer.catchUp();
-          if (room.sequencer.lastReleased < last) await Bun.sleep(gapWaitMs);
-        }
-        if (room.sequencer.lastReleased < last) {
-          throw new AppError(503, "unavailable", "the room could not catch up; join again with afterSeq");
-        }
+        ws.send(frame("presence", { roomId: room.id, users: online.users }));
+        const replayed = await streamReplay(ws, room, firstPage, stillWanted);
+        if (replayed === undefined) return;
+        const last = replayed ?? base;
+        await waitForLiveStream(room, last);
         if (!stillWanted()) return;
-        for (const held of joiner.buffer) {
-          if (held.seq <= last) continue;
-          last = held.seq;
-          if (held.origin !== ws) ws.send(held.text); // its own message came as message_ack
-        }
-        // No await since the held events were sent: nothing can fall between them and the topic.
-        ws.subscribe(room.topic);
+        subscribeAfterHeld(ws, room, joiner, last);
         subscribed = true;
-        room.sockets.add(ws);
-        ws.data.rooms.add(room.id);
-        ws.data.roomKeys.set(room.id, room.id);
         ws.data.roomKeys.set(info.slug, room.id);
         userCameOnline(room, ws, newUser);
         return { lastSeq };

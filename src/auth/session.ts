@@ -3,12 +3,9 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Cache } from "../cache/cache.ts";
 import type { Db } from "../db/client.ts";
 import { sessions, users } from "../db/schema.ts";
-import type { PublicUser } from "./users.ts";
+import type { AuthContext } from "../http/context.ts";
 
-export interface AuthContext {
-  user: PublicUser & { email: string };
-  sessionId: string;
-}
+export type { AuthContext };
 
 const CACHE_TTL_SECONDS = 60;
 const REVOKED = "revoked";

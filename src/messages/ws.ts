@@ -1,5 +1,5 @@
 import type { Rooms } from "../rooms/store.ts";
-import type { FrameHandlers } from "../realtime/socket.ts";
+import type { FrameHandlers } from "../socket-context.ts";
 import type { Messages } from "./store.ts";
 
 const ORIGIN_TTL_MS = 10_000;

@@ -1,5 +1,5 @@
 import { AppError } from "../http/errors.ts";
-import type { FrameHandlers } from "../realtime/socket.ts";
+import type { FrameHandlers } from "../socket-context.ts";
 
 /** At most one typing notice per socket and room in this window; extra ones are dropped quietly. */
 const TYPING_EVERY_MS = 1_000;

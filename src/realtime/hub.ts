@@ -1,29 +1,13 @@
-import type { Server, ServerWebSocket } from "bun";
+import type { Server } from "bun";
 import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { dedupeUsers, type PresenceStore } from "../presence/store.ts";
 import { AppError } from "../http/errors.ts";
 import type { RoomEvent, ServerEvent, UserRef } from "../protocol.ts";
+import type { Socket, SocketData } from "../socket-context.ts";
 import { RoomSequencer, type Sequenced } from "./room-sequencer.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
-
-export interface SocketData {
-  connId: string;
-  user: UserRef & { email: string };
-  sessionId: string;
-  /** Rooms this socket receives (joined, replay done). */
-  rooms: Set<string>;
-  /** Room id or slug, as the client names it, to room id, for joined rooms. */
-  roomKeys: Map<string, string>;
-  /** Rooms being joined: their replay is in flight. */
-  joining: Set<string>;
-  /** Joins not finished yet, by every key the client may use to leave them (id, slug as sent). */
-  pendingJoins: Map<string, { left: boolean }>;
-  typingAt: Map<string, number>;
-  bucket: { tokens: number; at: number };
-}
-export type Socket = ServerWebSocket<SocketData>;
 
 export interface HubDomain {
   /** One event per counter value above `afterSeq`, in order, at most `limit`. */

@@ -3,22 +3,10 @@ import type { AppState } from "../app.ts";
 import type { Sessions } from "../auth/session.ts";
 import { AppError, errorBody } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
-import { parseClientFrame, type ClientEvent, type ClientFrame } from "../protocol.ts";
-import { frame, type Hub, type Socket, type SocketData } from "./hub.ts";
+import { parseClientFrame, type ClientFrame } from "../protocol.ts";
+import type { FrameContext, FrameHandlers, Socket, SocketData } from "../socket-context.ts";
+import { frame, type Hub } from "./hub.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
-
-/** What a capability's frame handler gets: the socket, the hub and the frame's ref. */
-export interface FrameContext {
-  ws: Socket;
-  hub: Hub;
-  ref?: string | number;
-  /** Sends a frame that answers this one (it carries the ref). */
-  reply(event: "joined" | "message_ack" | "pong", data: unknown): void;
-}
-
-export type FrameHandlers = {
-  [E in Exclude<ClientEvent, "ping">]: (ctx: FrameContext, data: Extract<ClientFrame, { event: E }>["data"]) => Promise<void> | void;
-};
 
 export interface RealtimeOptions {
   hub: Hub;

@@ -1,5 +1,5 @@
 import { AppError } from "../http/errors.ts";
-import type { FrameHandlers } from "../realtime/socket.ts";
+import type { FrameHandlers } from "../socket-context.ts";
 import type { Rooms } from "./store.ts";
 
 export function roomFrameHandlers(rooms: Rooms): Pick<FrameHandlers, "join_room" | "leave_room" | "read"> {

@@ -1,0 +1,52 @@
+// What a capability's WebSocket frame handlers see of a connection and of the
+// hub: the contract between src/realtime/ (which implements it) and each
+// capability's ws.ts (which uses it), so neither imports the other.
+import type { ServerWebSocket } from "bun";
+import type { ClientEvent, ClientFrame, UserRef } from "./protocol.ts";
+
+export interface SocketData {
+  connId: string;
+  user: UserRef & { email: string };
+  sessionId: string;
+  /** Rooms this socket receives (joined, replay done). */
+  rooms: Set<string>;
+  /** Room id or slug, as the client names it, to room id, for joined rooms. */
+  roomKeys: Map<string, string>;
+  /** Rooms being joined: their replay is in flight. */
+  joining: Set<string>;
+  /** Joins not finished yet, by every key the client may use to leave them (id, slug as sent). */
+  pendingJoins: Map<string, { left: boolean }>;
+  typingAt: Map<string, number>;
+  bucket: { tokens: number; at: number };
+}
+export type Socket = ServerWebSocket<SocketData>;
+
+
+/** The hub operations frame handlers use. */
+export interface RoomHub {
+  /** The join seam: joined, presence, replay after `afterSeq`, held live events, then the topic. */
+  join(
+    ws: Socket,
+    info: { roomId: string; slug: string },
+    afterSeq: number | undefined,
+    ref?: string | number,
+    leftMeanwhile?: () => boolean,
+  ): Promise<{ lastSeq: number } | undefined>;
+  leave(ws: Socket, roomId: string): void;
+  typing(ws: Socket, roomId: string): void;
+  /** Registers the socket sending this message, so it gets the ack and not the event; returns the undo. */
+  expectOrigin(roomId: string, userId: string, clientMsgId: string, ws: Socket): () => void;
+}
+
+/** What a capability's frame handler gets: the socket, the hub and the frame's ref. */
+export interface FrameContext {
+  ws: Socket;
+  hub: RoomHub;
+  ref?: string | number;
+  /** Sends a frame that answers this one (it carries the ref). */
+  reply(event: "joined" | "message_ack" | "pong", data: unknown): void;
+}
+
+export type FrameHandlers = {
+  [E in Exclude<ClientEvent, "ping">]: (ctx: FrameContext, data: Extract<ClientFrame, { event: E }>["data"]) => Promise<void> | void;
+};

@@ -1,0 +1,44 @@
+// DESIGN.md: imports only point down, no folder-level cycles.
+import { expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+
+const SRC = resolve(import.meta.dir, "../src");
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts") ? [path] : [];
+  });
+}
+
+/** The top-level folder (or file) under src/ that a path belongs to. */
+const unit = (path: string) => relative(SRC, path).split("/")[0]!;
+
+test("no two folders of src/ import each other, directly or through others", () => {
+  const edges = new Map<string, Set<string>>();
+  for (const file of sourceFiles(SRC)) {
+    for (const [, spec] of readFileSync(file, "utf8").matchAll(/from "(\.[^"]+)"/g)) {
+      const from = unit(file);
+      const to = unit(resolve(dirname(file), spec!));
+      if (from === to) continue;
+      if (!edges.has(from)) edges.set(from, new Set());
+      edges.get(from)!.add(to);
+    }
+  }
+  const cycles: string[] = [];
+  const visit = (node: string, path: string[]) => {
+    for (const next of edges.get(node) ?? []) {
+      if (path.includes(next)) cycles.push([...path.slice(path.indexOf(next)), next].join(" -> "));
+      else visit(next, [...path, next]);
+    }
+  };
+  for (const start of edges.keys()) visit(start, [start]);
+  expect(cycles).toEqual([]);
+});
+
+test("only src/env.ts reads process.env", () => {
+  const readers = sourceFiles(SRC).filter((f) => readFileSync(f, "utf8").includes("process.env"));
+  expect(readers.map((f) => relative(SRC, f))).toEqual(["env.ts"]);
+});

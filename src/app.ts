@@ -101,14 +101,17 @@ export function createApp(deps: AppDeps) {
     return c.body(await metrics.registry.metrics());
   });
 
-  app.route("/api/auth", authRoutes({
+  app.route(
+    "/api/auth",
+    authRoutes({
       env,
       users,
       sessions,
       passwords,
       limiter,
       onSessionRevoked: (sessionId, userId) => deps.events.emit({ type: "session.revoked", sessionId, userId }),
-    }));
+    }),
+  );
   app.route("/api", meRoutes(sessions));
   app.route("/api", roomRoutes({ sessions, rooms }));
   app.route("/api", messageRoutes({ sessions, messages }));

@@ -39,7 +39,8 @@ const envSchema = z.object({
         .split(",")
         .map((s) => s.trim())
         .filter(Boolean),
-    ),
+    )
+    .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^\s/,]+)$/, "each entry is * or an origin like https://chat.example"))),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
   DB_POOL_SIZE: int(10, 1, 500),
@@ -47,10 +48,7 @@ const envSchema = z.object({
   PASSWORD_MEMORY_KIB: int(19_456, 19_456, 1_048_576),
   PASSWORD_TIME_COST: int(2, 2, 20),
   SESSION_TTL_DAYS: int(30, 1, 365),
-  COOKIE_SECURE: z
-    .enum(["true", "false", "auto"])
-    .default("auto")
-    .transform((v) => v),
+  COOKIE_SECURE: z.enum(["true", "false", "auto"]).default("auto"),
   MAX_BODY_BYTES: int(1_048_576, 1024, 16 * 1_048_576),
   // Client frames per second per connection (burst twice that), before RATE_LIMIT_MULTIPLIER.
   WS_FRAMES_PER_SECOND: int(20, 1, 100_000),

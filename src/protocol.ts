@@ -95,11 +95,10 @@ export function parseClientFrame(text: string): { ok: true; frame: ClientFrame }
     return { ok: false, error: { code: "invalid_frame", message: "expected {event, data, ref?}", ref: safeRef } };
   }
   const { event, data, ref: okRef } = envelope.data;
-  const schema = clientFrames[event as ClientEvent];
-  if (!schema || !Object.hasOwn(clientFrames, event)) {
+  if (!Object.hasOwn(clientFrames, event)) {
     return { ok: false, error: { code: "unknown_event", message: `unknown event ${JSON.stringify(event)}`, ref: okRef } };
   }
-  const parsed = schema.safeParse(data ?? {});
+  const parsed = clientFrames[event as ClientEvent].safeParse(data ?? {});
   if (!parsed.success) {
     const fields = parsed.error.issues.map((i) => `${i.path.join(".") || "data"}: ${i.message}`).join("; ");
     return { ok: false, error: { code: "invalid_data", message: fields, ref: okRef } };

@@ -20,12 +20,11 @@ export interface ChatServerOptions {
   instanceId: string;
   stores: Stores;
   log: Logger;
-  /** Starts not ready: call `ready()` once migrations are applied. */
-  state?: AppState;
 }
 
-/** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. */
-export function startChatServer({ env, instanceId, stores, log, state = { ready: false, draining: false } }: ChatServerOptions) {
+/** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. Not ready until `ready()`. */
+export function startChatServer({ env, instanceId, stores, log }: ChatServerOptions) {
+  const state: AppState = { ready: false, draining: false };
   const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
   const metrics = createMetrics(instanceId);
   const capabilities = createCapabilities({ env, events, ...stores });
@@ -64,7 +63,8 @@ export function startChatServer({ env, instanceId, stores, log, state = { ready:
     // Above the app's own limit, so the app answers 413 with the contract's body.
     maxRequestBodySize: env.MAX_BODY_BYTES * 4,
     async fetch(req, srv) {
-      if (new URL(req.url).pathname === "/ws") return realtime.upgrade(req, srv);
+      const url = new URL(req.url);
+      if (url.pathname === "/ws") return realtime.upgrade(req, url, srv);
       return app.fetch(req, { ip: srv.requestIP(req)?.address });
     },
     websocket: realtime.websocket,

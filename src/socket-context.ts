@@ -5,21 +5,19 @@ import type { ServerWebSocket } from "bun";
 import type { ClientEvent, ClientFrame, UserRef } from "./protocol.ts";
 
 export interface SocketData {
-  connId: string;
   user: UserRef & { email: string };
   sessionId: string;
-  /** Rooms this socket receives (joined, replay done). */
-  rooms: Set<string>;
-  /** Room id or slug, as the client names it, to room id, for joined rooms. */
+  /** Rooms this socket receives (joined, replay done): id and slug, lowercased, to room id. */
   roomKeys: Map<string, string>;
-  /** Rooms being joined: their replay is in flight. */
-  joining: Set<string>;
-  /** Joins not finished yet, by every key the client may use to leave them (id, slug as sent). */
+  /** Joins not finished yet, by every key the client may use to leave them (as sent, lowercased, id). */
   pendingJoins: Map<string, { left: boolean }>;
   typingAt: Map<string, number>;
   bucket: { tokens: number; at: number };
 }
 export type Socket = ServerWebSocket<SocketData>;
+
+/** The id of a room this socket has joined, named by id or slug in any case. */
+export const joinedRoomId = (data: SocketData, roomKey: string) => data.roomKeys.get(roomKey.toLowerCase());
 
 
 /** The hub operations frame handlers use. */

@@ -1,5 +1,5 @@
 import type { Rooms } from "../rooms/store.ts";
-import type { FrameHandlers } from "../socket-context.ts";
+import { joinedRoomId, type FrameHandlers } from "../socket-context.ts";
 import type { Messages } from "./store.ts";
 
 const ORIGIN_TTL_MS = 10_000;
@@ -8,7 +8,7 @@ export function messageFrameHandlers(messages: Messages, rooms: Rooms): Pick<Fra
   return {
     async send_message({ ws, hub, reply }, { roomId: roomKey, content, clientMsgId, timestamp }) {
       const userId = ws.data.user.id;
-      const roomId = ws.data.roomKeys.get(roomKey) ?? (await rooms.resolveReadable(roomKey, userId)).id;
+      const roomId = joinedRoomId(ws.data, roomKey) ?? (await rooms.resolveReadable(roomKey, userId)).id;
       const id = clientMsgId ?? `ws-${crypto.randomUUID()}`;
       // This socket gets message_ack; its other tabs and everyone else get new_message.
       const forget = hub.expectOrigin(roomId, userId, id, ws);
@@ -19,7 +19,7 @@ export function messageFrameHandlers(messages: Messages, rooms: Rooms): Pick<Fra
           userId,
           content,
           clientMsgId: id,
-          sentAt: timestamp === undefined ? null : Math.round(timestamp),
+          sentAt: timestamp ?? null,
         });
       } catch (err) {
         forget();

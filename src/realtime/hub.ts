@@ -237,10 +237,10 @@ export function createHub(opts: HubOptions) {
     }
   }
 
-  function userWentOffline(room: LocalRoom, userId: string, all = false) {
+  function userWentOffline(room: LocalRoom, userId: string) {
     const entry = room.users.get(userId);
     if (!entry) return;
-    entry.sockets = all ? 0 : entry.sockets - 1;
+    entry.sockets -= 1;
     if (entry.sockets > 0) return;
     room.users.delete(userId);
     void withinPresenceWait(presence.remove(room.id, userId))
@@ -253,7 +253,6 @@ export function createHub(opts: HubOptions) {
 
   function detach(ws: Socket, room: LocalRoom) {
     if (!room.sockets.delete(ws)) return;
-    ws.data.rooms.delete(room.id);
     for (const [key, id] of ws.data.roomKeys) if (id === room.id) ws.data.roomKeys.delete(key);
     if (ws.readyState === 1) ws.unsubscribe(room.topic);
     userWentOffline(room, ws.data.user.id);
@@ -296,19 +295,21 @@ export function createHub(opts: HubOptions) {
   async function closeRevokedSessions() {
     const ids = [...bySession.keys()];
     for (let i = 0; i < ids.length; i += 1000) {
-      for (const sessionId of await domain.revokedSessions(ids.slice(i, i + 1000))) {
-        for (const ws of bySession.get(sessionId) ?? []) ws.close(4001, "signed out");
-      }
+      for (const sessionId of await domain.revokedSessions(ids.slice(i, i + 1000))) closeSession(sessionId);
     }
   }
 
+  function closeSlow(ws: Socket) {
+    metrics.slowClosed.inc();
+    ws.close(4008, "too slow: resume with afterSeq");
+  }
+
+  function closeSession(sessionId: string) {
+    for (const ws of bySession.get(sessionId) ?? []) ws.close(4001, "signed out");
+  }
+
   function sweepSlowConsumers() {
-    for (const ws of sockets) {
-      if (ws.readyState === 1 && ws.getBufferedAmount() > maxBuffered) {
-        metrics.slowClosed.inc();
-        ws.close(4008, "too slow: resume with afterSeq");
-      }
-    }
+    for (const ws of sockets) if (ws.readyState === 1 && ws.getBufferedAmount() > maxBuffered) closeSlow(ws);
   }
 
   function heartbeat() {
@@ -349,8 +350,7 @@ export function createHub(opts: HubOptions) {
       for (const event of page) ws.send(frame(event.kind, event.message, { seq: event.seq }));
       last = page.at(-1)!.seq;
       if (ws.getBufferedAmount() > maxBuffered) {
-        metrics.slowClosed.inc();
-        ws.close(4008, "too slow: resume with afterSeq");
+        closeSlow(ws);
         return undefined;
       }
       if (page.length < REPLAY_PAGE) break;
@@ -383,7 +383,6 @@ export function createHub(opts: HubOptions) {
     }
     ws.subscribe(room.topic);
     room.sockets.add(ws);
-    ws.data.rooms.add(room.id);
     ws.data.roomKeys.set(room.id, room.id);
   }
 
@@ -395,8 +394,7 @@ export function createHub(opts: HubOptions) {
     async start() {
       unsubscribeSessions = await bus.subscribe(SESSIONS_CHANNEL, (payload) => {
         try {
-          const { sessionId } = JSON.parse(payload) as { sessionId: string };
-          for (const ws of bySession.get(sessionId) ?? []) ws.close(4001, "signed out");
+          closeSession((JSON.parse(payload) as { sessionId: string }).sessionId);
         } catch {
           log.warn("bad session message");
         }
@@ -434,7 +432,7 @@ export function createHub(opts: HubOptions) {
           void publishBus(event.roomId, { t: "left", o: instanceId, roomId: event.roomId, userId: event.userId });
           break;
         case "session.revoked":
-          for (const ws of bySession.get(event.sessionId) ?? []) ws.close(4001, "signed out");
+          closeSession(event.sessionId);
           bus
             .publish(SESSIONS_CHANNEL, JSON.stringify({ sessionId: event.sessionId }))
             .catch(logError("bus publish failed"));
@@ -458,11 +456,11 @@ export function createHub(opts: HubOptions) {
       const set = bySession.get(ws.data.sessionId);
       set?.delete(ws);
       if (set?.size === 0) bySession.delete(ws.data.sessionId);
-      for (const roomId of [...ws.data.rooms]) {
+      for (const roomId of new Set(ws.data.roomKeys.values())) {
         const room = rooms.get(roomId);
         if (room) detach(ws, room);
       }
-      ws.data.rooms.clear();
+      ws.data.roomKeys.clear();
     },
 
     /** Registers the socket that is sending this message, so it gets the ack and not the event. */
@@ -491,7 +489,6 @@ export function createHub(opts: HubOptions) {
       const { id, username } = ws.data.user;
       const joiner: Joiner = { userId: id, buffer: [], cancelled: false };
       room.joiners.add(joiner);
-      ws.data.joining.add(room.id);
       let presenceAdded = false;
       let subscribed = false;
       const stillWanted = () => {
@@ -526,7 +523,6 @@ export function createHub(opts: HubOptions) {
         return { lastSeq };
       } finally {
         room.joiners.delete(joiner);
-        ws.data.joining.delete(room.id);
         if (presenceAdded && !subscribed && !room.users.has(id)) {
           void presence.remove(room.id, id).catch(logError("presence remove failed"));
         }
@@ -550,9 +546,6 @@ export function createHub(opts: HubOptions) {
       for (const ws of [...sockets]) ws.close(code, reason);
     },
 
-    stats() {
-      return { sockets: sockets.size, rooms: rooms.size };
-    },
   };
 }
 

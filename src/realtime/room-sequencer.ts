@@ -30,10 +30,6 @@ export class RoomSequencer<T = unknown> {
     return this.delivered;
   }
 
-  get held() {
-    return this.pending.size;
-  }
-
   /** Values up to `lastSeq` are already in Postgres; live delivery starts after them. */
   setBaseline(lastSeq: number) {
     if (this.delivered >= 0) return;

@@ -1,5 +1,6 @@
 import type { Server, WebSocketHandler } from "bun";
 import type { AppState } from "../app.ts";
+import { SESSION_COOKIE } from "../auth/middleware.ts";
 import type { Sessions } from "../auth/session.ts";
 import { AppError, errorBody } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
@@ -27,11 +28,13 @@ export interface RealtimeOptions {
 const json = (status: number, code: Parameters<typeof errorBody>[0], message: string) =>
   Response.json(errorBody(code, message), { status });
 
+const SESSION_COOKIE_PATTERN = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([^;]+)`);
+
 function tokenOf(req: Request, url: URL): string | undefined {
   const query = url.searchParams.get("token");
   if (query) return query;
   const cookie = req.headers.get("cookie");
-  const match = cookie && /(?:^|;\s*)chat_session=([^;]+)/.exec(cookie);
+  const match = cookie && SESSION_COOKIE_PATTERN.exec(cookie);
   return match ? decodeURIComponent(match[1]!) : undefined;
 }
 
@@ -127,8 +130,7 @@ export function createRealtime(opts: RealtimeOptions) {
     },
 
     /** Called by Bun.serve's fetch for /ws, before Hono. Returns a response when the upgrade is refused. */
-    async upgrade(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
-      const url = new URL(req.url);
+    async upgrade(req: Request, url: URL, server: Server<SocketData>): Promise<Response | undefined> {
       if (state.draining || !state.ready) return json(503, "unavailable", "server is not accepting connections");
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return json(400, "invalid_request", "expected a WebSocket upgrade");
@@ -138,12 +140,9 @@ export function createRealtime(opts: RealtimeOptions) {
       const auth = token ? await sessions.resolve(token).catch(() => null) : null;
       if (!auth) return json(401, "unauthorized", "missing or invalid token");
       const data: SocketData = {
-        connId: crypto.randomUUID(),
         user: auth.user,
         sessionId: auth.sessionId,
-        rooms: new Set(),
         roomKeys: new Map(),
-        joining: new Set(),
         pendingJoins: new Map(),
         typingAt: new Map(),
         bucket: { tokens: opts.framesPerSecond * 2, at: performance.now() },

@@ -1,5 +1,5 @@
 import { AppError } from "../http/errors.ts";
-import type { FrameHandlers } from "../socket-context.ts";
+import { joinedRoomId, type FrameHandlers } from "../socket-context.ts";
 import type { Rooms } from "./store.ts";
 
 export function roomFrameHandlers(rooms: Rooms): Pick<FrameHandlers, "join_room" | "leave_room" | "read"> {
@@ -7,17 +7,18 @@ export function roomFrameHandlers(rooms: Rooms): Pick<FrameHandlers, "join_room"
     async join_room({ ws, hub, ref }, { roomId: roomKey, afterSeq }) {
       // A leave_room that arrives before this join finishes must win over it (quick room switching).
       const pending = { left: false };
-      const keys = [roomKey, roomKey.toLowerCase()];
-      for (const key of keys) ws.data.pendingJoins.set(key, pending);
+      const keys = [roomKey.toLowerCase()];
+      ws.data.pendingJoins.set(keys[0]!, pending);
       try {
         // Public rooms make the user a member, as over HTTP; a private room needs membership (else 404).
         const room = await rooms.join(roomKey, ws.data.user.id);
+        const other = ws.data.pendingJoins.get(room.id);
+        if (other && other !== pending) throw new AppError(409, "conflict", "already joining this room");
         keys.push(room.id);
         ws.data.pendingJoins.set(room.id, pending);
         if (pending.left) return;
-        if (ws.data.joining.has(room.id)) throw new AppError(409, "conflict", "already joining this room");
         // Joining again resumes from afterSeq: the socket leaves first so nothing is sent twice.
-        if (ws.data.rooms.has(room.id)) hub.leave(ws, room.id);
+        if (joinedRoomId(ws.data, room.id)) hub.leave(ws, room.id);
         await hub.join(ws, { roomId: room.id, slug: room.slug }, afterSeq, ref, () => pending.left);
       } finally {
         for (const key of keys) if (ws.data.pendingJoins.get(key) === pending) ws.data.pendingJoins.delete(key);
@@ -25,9 +26,9 @@ export function roomFrameHandlers(rooms: Rooms): Pick<FrameHandlers, "join_room"
     },
 
     leave_room({ ws, hub }, { roomId: roomKey }) {
-      const roomId = ws.data.roomKeys.get(roomKey.toLowerCase()) ?? ws.data.roomKeys.get(roomKey);
+      const roomId = joinedRoomId(ws.data, roomKey);
       if (roomId) return hub.leave(ws, roomId);
-      const pending = ws.data.pendingJoins.get(roomKey) ?? ws.data.pendingJoins.get(roomKey.toLowerCase());
+      const pending = ws.data.pendingJoins.get(roomKey.toLowerCase());
       if (!pending) throw new AppError(404, "not_joined", "not joined to that room");
       pending.left = true;
     },

@@ -30,6 +30,17 @@ async function newRoom(token: string, isPrivate = false) {
   return res.body as { id: string; slug: string };
 }
 
+/** Two users in a new public room, u1's socket on instance A and u2's on B, both joined (u1 first). */
+async function pairInRoom() {
+  const [u1, u2] = await Promise.all([signUp(A), signUp(B)]);
+  const room = await newRoom(u1.token);
+  const c1 = await connect(A, u1.token);
+  await c1.join(room.id);
+  const c2 = await connect(B, u2.token);
+  await c2.join(room.id);
+  return { u1, u2, room, c1, c2 };
+}
+
 describe("upgrade", () => {
   test("without a token, or with a revoked one, the upgrade is refused with 401", async () => {
     const res = await fetch(`${A}/ws`, { headers: { upgrade: "websocket", connection: "upgrade" } });
@@ -38,6 +49,18 @@ describe("upgrade", () => {
     const user = await signUp(A);
     expect((await api(A, "POST", "/api/auth/logout", user.token)).status).toBe(204);
     await expect(ChatClient.connect(B, user.token)).rejects.toThrow();
+  });
+
+  test("the session cookie authenticates the upgrade too", async () => {
+    const user = await signUp(A);
+    const ws = new WebSocket(`${B.replace("http", "ws")}/ws`, { headers: { cookie: `chat_session=${user.token}` } } as any);
+    const pong = await new Promise<any>((resolve, reject) => {
+      ws.onopen = () => ws.send(JSON.stringify({ event: "ping", data: {}, ref: "c" }));
+      ws.onmessage = (e) => resolve(JSON.parse(String(e.data)));
+      ws.onerror = () => reject(new Error("cookie upgrade refused"));
+    });
+    ws.close();
+    expect(pong).toMatchObject({ event: "pong", ref: "c" });
   });
 
   test("a browser Origin must be allowed", async () => {
@@ -115,12 +138,7 @@ describe("a lost bus message", () => {
     const { createDomainEvents } = await import("../../src/events.ts");
     const { createRooms } = await import("../../src/rooms/store.ts");
     const { createMessages } = await import("../../src/messages/store.ts");
-    const [u1, u2] = await Promise.all([signUp(A), signUp(B)]);
-    const room = await newRoom(u1.token);
-    const c1 = await connect(A, u1.token);
-    const c2 = await connect(B, u2.token);
-    await c1.join(room.id);
-    await c2.join(room.id);
+    const { u1, room, c1, c2 } = await pairInRoom();
     // A third "instance" whose events go nowhere: like one killed between commit and publish.
     const database = await openDatabase({ url: cluster.databaseUrl, dataDir: "unused", poolSize: 2 });
     try {
@@ -216,6 +234,9 @@ describe("bad frames", () => {
       [JSON.stringify({ event: "send_message", data: { roomId: "general", content: "x".repeat(40_000) } }), "too_large"],
       [JSON.stringify({ event: "typing", data: { roomId: "general" }, ref: "r6" }), "not_joined"],
       [JSON.stringify({ event: "join_room", data: { roomId: "no-such-room" }, ref: "r7" }), "not_found"],
+      [JSON.stringify({ event: "join_room", data: { roomId: "general", afterSeq: 1e9 }, ref: "r8" }), "invalid_data"],
+      [JSON.stringify({ event: "leave_room", data: { roomId: "never-joined" }, ref: "r9" }), "not_joined"],
+      [JSON.stringify({ event: "read", data: { roomId: "general", seq: 1e9 }, ref: "r10" }), "invalid_request"],
       [new Uint8Array([1, 2, 3]), "invalid_frame"],
     ];
     for (const [raw, code] of cases) {
@@ -249,12 +270,7 @@ describe("bad frames", () => {
 
 describe("presence, typing, membership, logout", () => {
   test("presence spans instances and follows disconnects within 2 s", async () => {
-    const [u1, u2] = await Promise.all([signUp(A), signUp(B)]);
-    const room = await newRoom(u1.token);
-    const c1 = await connect(A, u1.token);
-    await c1.join(room.id);
-    const c2 = await connect(B, u2.token);
-    await c2.join(room.id);
+    const { u1, u2, room, c1, c2 } = await pairInRoom();
     const both = (f: { event: string; data: any }) =>
       f.event === "presence" && f.data.roomId === room.id && f.data.users.length === 2;
     await c1.waitFor(both, 2_000);
@@ -267,12 +283,7 @@ describe("presence, typing, membership, logout", () => {
   });
 
   test("typing reaches the others, not the typist", async () => {
-    const [u1, u2] = await Promise.all([signUp(A), signUp(B)]);
-    const room = await newRoom(u1.token);
-    const c1 = await connect(A, u1.token);
-    const c2 = await connect(B, u2.token);
-    await c1.join(room.id);
-    await c2.join(room.id);
+    const { u1, room, c1, c2 } = await pairInRoom();
     c1.send("typing", { roomId: room.slug });
     const seen = await c2.waitFor((f) => f.event === "typing");
     expect(seen.data).toEqual({ roomId: room.id, user: { id: u1.id, username: u1.username } });

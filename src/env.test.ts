@@ -1,0 +1,53 @@
+import { describe, expect, test } from "bun:test";
+import { EnvError, parseEnv } from "./env.ts";
+
+describe("environment", () => {
+  test("defaults give a single embedded instance", () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({ PORT: 3000, DATA_DIR: "./.data", RATE_LIMIT_MULTIPLIER: 1, WS_PER_MESSAGE_DEFLATE: false });
+    expect(env.DATABASE_URL).toBeUndefined();
+    expect(env.REDIS_URL).toBeUndefined();
+    expect(env.ALLOWED_ORIGINS).toEqual([]);
+  });
+
+  test("values are parsed into their types", () => {
+    const env = parseEnv({
+      PORT: "8081",
+      ALLOWED_ORIGINS: " https://a.example , http://localhost:3000 ",
+      WS_PER_MESSAGE_DEFLATE: "true",
+      RATE_LIMIT_MULTIPLIER: "2.5",
+    });
+    expect(env.PORT).toBe(8081);
+    expect(env.ALLOWED_ORIGINS).toEqual(["https://a.example", "http://localhost:3000"]);
+    expect(env.WS_PER_MESSAGE_DEFLATE).toBe(true);
+    expect(env.RATE_LIMIT_MULTIPLIER).toBe(2.5);
+  });
+
+  const bad: Record<string, string> = {
+    PORT: "70000",
+    DATABASE_URL: "mysql://x",
+    REDIS_URL: "http://x",
+    DATA_DIR: "",
+    INSTANCE_ID: "has spaces",
+    ALLOWED_ORIGINS: "not-an-origin",
+    LOG_LEVEL: "loud",
+    RATE_LIMIT_MULTIPLIER: "0",
+    DB_POOL_SIZE: "0",
+    PASSWORD_MEMORY_KIB: "1024",
+    PASSWORD_TIME_COST: "1",
+    SESSION_TTL_DAYS: "1.5",
+    COOKIE_SECURE: "yes",
+    MAX_BODY_BYTES: "abc",
+    WS_FRAMES_PER_SECOND: "-1",
+    WS_MAX_FRAME_BYTES: "10",
+    WS_MAX_BUFFERED_BYTES: "1",
+    WS_PER_MESSAGE_DEFLATE: "1",
+    NODE_ENV: "staging",
+  };
+  for (const [name, value] of Object.entries(bad)) {
+    test(`${name}=${JSON.stringify(value)} stops start-up naming it`, () => {
+      expect(() => parseEnv({ [name]: value })).toThrow(EnvError);
+      expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`\\b${name}\\b`));
+    });
+  }
+});

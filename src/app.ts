@@ -119,7 +119,7 @@ export function createApp(deps: AppDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc("/api/openapi.json", {
     openapi: "3.0.3",
-    info: { title: "Chat API", version: "1.0.0", description: "See DESIGN.md for the WebSocket protocol at /ws." },
+    info: { title: "Chat API", version: "1.0.0", description: "The WebSocket protocol at /ws is described in docs/protocol.md of the repository." },
   });
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));

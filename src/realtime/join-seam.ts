@@ -24,6 +24,9 @@ export interface JoinRequest {
   leftMeanwhile?: () => boolean;
 }
 
+/** A joiner whose held events overflow more often than this gives up (the room outruns its reads). */
+const MAX_OVERFLOW_ROUNDS = 10;
+
 /**
  * The join seam: hold the room's live events for this socket, send `joined`,
  * presence and the replay read from Postgres, then the held events above the
@@ -60,6 +63,27 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
     }
     if (room.sequencer.lastReleased < last) {
       throw new AppError(503, "unavailable", "the room could not catch up; join again with afterSeq");
+    }
+  }
+
+  /**
+   * Waits until the room's live stream has passed the replay. A joiner whose held
+   * events overflowed their bound reads what it dropped from Postgres instead, and
+   * collects afresh from there.
+   */
+  async function catchUpWithLive(ws: Socket, room: LocalRoom, joiner: Joiner, last: number, stillWanted: () => boolean) {
+    for (let round = 0; ; round++) {
+      await waitForLiveStream(room, last);
+      if (!stillWanted()) return undefined;
+      if (!joiner.overflowed) return last;
+      if (round >= MAX_OVERFLOW_ROUNDS) {
+        throw new AppError(503, "unavailable", "the room is too busy to join now; join again with afterSeq");
+      }
+      joiner.overflowed = false;
+      joiner.buffer = [];
+      const replayed = await streamReplay(ws, room, await domain.eventsAfter(room.id, last, replayPage), stillWanted);
+      if (replayed === undefined) return undefined;
+      last = replayed ?? last;
     }
   }
 
@@ -106,9 +130,8 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
       ws.send(encodeFrame("presence", { roomId: room.id, users: online.users, total: online.users.length }));
       const replayed = await streamReplay(ws, room, firstPage, stillWanted);
       if (replayed === undefined) return;
-      const last = replayed ?? base;
-      await waitForLiveStream(room, last);
-      if (!stillWanted()) return;
+      const last = await catchUpWithLive(ws, room, joiner, replayed ?? base, stillWanted);
+      if (last === undefined) return;
       subscribeAfterHeld(ws, room, joiner, last);
       subscribed = true;
       ws.data.roomKeys.set(req.slug, room.id);

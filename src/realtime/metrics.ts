@@ -12,6 +12,7 @@ export function createRealtimeMetrics({ registry }: Metrics) {
     reconciled: new Counter({ name: "room_reconciles_total", help: "Rooms found behind Postgres by the periodic check", registers }),
     gapFills: new Counter({ name: "room_gap_fills_total", help: "Reads from Postgres to fill a hole in a room's events", registers }),
     ephemeralDropped: new Counter({ name: "ws_ephemeral_dropped_total", help: "Typing/presence frames skipped for slow sockets", registers }),
+    joinerOverflows: new Counter({ name: "ws_joiner_overflows_total", help: "Joins whose held live events passed their bound (read from Postgres instead)", registers }),
     slowClosed: new Counter({ name: "ws_slow_consumer_closed_total", help: "Sockets closed with 4008", registers }),
   };
 }

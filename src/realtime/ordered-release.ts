@@ -35,6 +35,7 @@ export function createOrderedRelease({ metrics, server, maxJoinerBuffer }: Order
       if (joiner.buffer.length >= maxJoinerBuffer) {
         joiner.overflowed = true;
         joiner.buffer = [];
+        metrics.joinerOverflows.inc();
         continue;
       }
       joiner.buffer.push({ seq: event.seq, text, origin });

@@ -45,6 +45,7 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
     log,
     metrics: realtimeMetrics,
     maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+    presenceListMax: env.PRESENCE_LIST_MAX,
     domain: wrapDomain(createHubDomain(db, messages)),
   });
   events.on(hub.onDomainEvent);

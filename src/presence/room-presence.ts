@@ -1,4 +1,4 @@
-import { encodeFrame, type UserRef } from "../protocol.ts";
+import { encodeFrame, type ServerData, type UserRef } from "../protocol.ts";
 import { dedupeUsers, type PresenceStore } from "./store.ts";
 
 /** What presence needs of the real-time layer (which implements it). */
@@ -6,7 +6,7 @@ export interface PresenceRooms {
   /** Room ids open on this instance. */
   ids(): Iterable<string>;
   isOpen(roomId: string): boolean;
-  /** A frame to this instance's sockets of the room. */
+  /** A frame to every socket of the room on this instance, and to those joining it that got their first list. */
   sendToRoom(roomId: string, text: string): void;
   /** Tells the other instances that the room's online set changed. */
   announce(roomId: string): void;
@@ -15,110 +15,191 @@ export interface PresenceRooms {
 export interface RoomPresenceOptions {
   store: PresenceStore;
   rooms: PresenceRooms;
+  /** Names listed at most, in the first list and in diffs; past it diffs carry `total` alone. */
+  listMax: number;
   logError(what: string): (err: unknown) => void;
 }
 
 /** Presence is best effort: a join or a heartbeat never waits longer for Redis. */
 const PRESENCE_WAIT_MS = 500;
+/**
+ * Reads of one room's set are at least this far apart: changes in between are merged into
+ * one diff. A leading edge, not a debounce: the first change is read at once.
+ */
+const MIN_READ_GAP_MS = 200;
+
+interface RoomState {
+  /** This instance's users in the room, counted by socket. */
+  local: Map<string, { user: UserRef; sockets: number }>;
+  /** The room's online set (every instance) as last read; diffs are taken against it. */
+  view: Map<string, UserRef>;
+  /** The first list's users, made once per change of `view`. */
+  listed?: UserRef[];
+  readAt: number;
+  reading?: Promise<void>;
+  /** A change arrived while reading, or inside the gap: read again. */
+  again: boolean;
+  timer?: ReturnType<typeof setTimeout>;
+}
 
 /**
- * Who is online in the rooms open here: this instance's users per room (counted by
- * socket), written to the shared store, and the room's list sent when it changes.
+ * Who is online in the rooms open here. Each instance writes its own users to the
+ * shared store, reads each room's whole set (at most once per gap, and every
+ * heartbeat), and sends the room's sockets the net change as one `presence_diff`:
+ * the same frame for all of them, whatever the room's size.
  */
-export function createRoomPresence({ store, rooms, logError }: RoomPresenceOptions) {
-  const users = new Map<string, Map<string, { user: UserRef; sockets: number }>>();
-  const lastSent = new Map<string, string>();
+export function createRoomPresence({ store, rooms, listMax, logError }: RoomPresenceOptions) {
+  const states = new Map<string, RoomState>();
   const withinWait = <T>(work: Promise<T>): Promise<T> =>
     Promise.race([work, Bun.sleep(PRESENCE_WAIT_MS).then(() => Promise.reject(new Error("presence store timed out")))]);
 
-  async function refresh(roomIds: string[]) {
-    if (!roomIds.length) return;
-    const lists = await withinWait(store.list(roomIds));
+  function stateOf(roomId: string): RoomState {
+    let state = states.get(roomId);
+    if (!state) states.set(roomId, (state = { local: new Map(), view: new Map(), readAt: 0, again: false }));
+    return state;
+  }
+
+  /** Applies a fresh read: this instance's own users count whatever the store says. */
+  function apply(roomId: string, state: RoomState, read: UserRef[]) {
+    const next = new Map(read.map((u) => [u.id, u]));
+    for (const [id, { user }] of state.local) next.set(id, user);
+    const joined: UserRef[] = [];
+    const left: string[] = [];
+    for (const [id, user] of next) if (!state.view.has(id)) joined.push(user);
+    for (const id of state.view.keys()) if (!next.has(id)) left.push(id);
+    if (!joined.length && !left.length) return;
+    state.view = next;
+    state.listed = undefined;
+    const total = next.size;
+    const named = total <= listMax;
+    const diff: ServerData<"presence_diff"> = { roomId, joined: named ? joined : [], left: named ? left : [], total };
+    rooms.sendToRoom(roomId, encodeFrame("presence_diff", diff));
+  }
+
+  async function read(roomIds: string[]) {
+    const open = roomIds.filter((id) => rooms.isOpen(id));
+    if (!open.length) return;
+    const lists = await withinWait(store.list(open));
     for (const [roomId, list] of lists) {
-      if (!rooms.isOpen(roomId)) continue;
-      const text = JSON.stringify(list);
-      if (text === lastSent.get(roomId)) continue;
-      lastSent.set(roomId, text);
-      rooms.sendToRoom(roomId, encodeFrame("presence", { roomId, users: list, total: list.length }));
+      const state = states.get(roomId);
+      if (state && rooms.isOpen(roomId)) apply(roomId, state, list);
     }
   }
-  const refreshLogged = (roomIds: string[]) => void refresh(roomIds).catch(logError("presence refresh failed"));
+
+  /** Reads the room now, or as soon as the gap allows; resolves once a read after this call is done. */
+  function readSoon(roomId: string): Promise<void> {
+    const state = stateOf(roomId);
+    if (state.reading || state.timer) {
+      state.again = true;
+      return (state.reading ?? Promise.resolve()).then(() => state.reading);
+    }
+    const wait = state.readAt + MIN_READ_GAP_MS - Date.now();
+    if (wait > 0) {
+      state.again = true;
+      state.timer = setTimeout(() => {
+        state.timer = undefined;
+        void readSoon(roomId);
+      }, wait);
+      return Bun.sleep(wait).then(() => state.reading);
+    }
+    state.again = false;
+    state.readAt = Date.now();
+    state.reading = read([roomId])
+      .catch(logError("presence read failed"))
+      .finally(() => {
+        state.reading = undefined;
+        if (state.again && states.get(roomId) === state) void readSoon(roomId);
+      });
+    return state.reading;
+  }
 
   return {
-    /** Whether this instance counts the user as online in the room. */
-    has: (roomId: string, userId: string) => users.get(roomId)?.has(userId) ?? false,
-
-    /** Counts one more socket of the user; the first of its user in this room announces the change. */
-    cameOnline(roomId: string, user: UserRef, announce: boolean) {
-      let room = users.get(roomId);
-      if (!room) users.set(roomId, (room = new Map()));
-      const entry = room.get(user.id);
-      if (entry) entry.sockets += 1;
-      else room.set(user.id, { user, sockets: 1 });
-      if (!entry && announce) {
-        rooms.announce(roomId);
-        refreshLogged([roomId]);
-      }
+    /**
+     * Writes the joiner's entry (when it is new here) and reads the room, so its first list
+     * includes itself. Returns whether the entry was written (undone if the join fails).
+     */
+    async admit(roomId: string, user: UserRef) {
+      const state = stateOf(roomId);
+      if (state.local.has(user.id)) return false;
+      const added = await withinWait(store.add(roomId, user)).then(
+        () => true,
+        (err) => (logError("presence add failed")(err), false),
+      );
+      if (added) rooms.announce(roomId);
+      // A room read before is at most one gap old: its diffs bring the joiner up to date.
+      // A room never read here is read first, so the joiner's first list is not empty.
+      if (state.readAt === 0) await readSoon(roomId);
+      else void readSoon(roomId);
+      return added;
     },
 
-    /** One socket fewer; the user's last one removes it from the store. */
+    /** The first list for a joiner, from this instance's view: the diffs that follow apply to it. */
+    firstList(roomId: string, self: UserRef): ServerData<"presence"> {
+      const state = stateOf(roomId);
+      // Without the store (Redis away) the view may miss the joiner: it is online all the same.
+      if (!state.view.has(self.id)) {
+        const users = dedupeUsers([...state.view.values(), self]).slice(0, listMax);
+        return { roomId, users, total: state.view.size + 1 };
+      }
+      state.listed ??= dedupeUsers(state.view.values()).slice(0, listMax);
+      return { roomId, users: state.listed, total: state.view.size };
+    },
+
+    /** A socket of the user is now subscribed to the room. */
+    cameOnline(roomId: string, user: UserRef) {
+      const state = stateOf(roomId);
+      const entry = state.local.get(user.id);
+      if (entry) return void (entry.sockets += 1);
+      state.local.set(user.id, { user, sockets: 1 });
+      // Its entry is in the store already (admit); the view may have missed it if the store was away.
+      if (!state.view.has(user.id)) void readSoon(roomId);
+    },
+
+    /** One socket fewer; the user's last one here removes its entry at once. */
     wentOffline(roomId: string, userId: string) {
-      const room = users.get(roomId);
-      const entry = room?.get(userId);
-      if (!room || !entry) return;
+      const state = states.get(roomId);
+      const entry = state?.local.get(userId);
+      if (!state || !entry) return;
       entry.sockets -= 1;
       if (entry.sockets > 0) return;
-      room.delete(userId);
-      if (room.size === 0) users.delete(roomId);
-      void withinWait(store.remove(roomId, userId))
+      state.local.delete(userId);
+      void withinWait(store.remove(roomId, entry.user))
         .then(() => {
           rooms.announce(roomId);
-          return refresh([roomId]);
+          return readSoon(roomId);
         })
         .catch(logError("presence remove failed"));
     },
 
     /** Another instance announced a change. */
     changedElsewhere(roomId: string) {
-      refreshLogged([roomId]);
-    },
-
-    /**
-     * The room's online users for a joiner. Its own entry is written first, so the list
-     * includes itself. Without the store the join goes on with what this instance knows.
-     */
-    async forJoiner(roomId: string, user: UserRef) {
-      const newUser = !users.get(roomId)?.has(user.id);
-      let added = false;
-      if (newUser) {
-        added = await withinWait(store.add(roomId, user)).then(
-          () => true,
-          (err) => (logError("presence add failed")(err), false),
-        );
-      }
-      const list =
-        (await withinWait(store.list([roomId])).catch(() => undefined))?.get(roomId) ??
-        dedupeUsers([...[...(users.get(roomId)?.values() ?? [])].map((u) => u.user), user]);
-      return { users: list, added, newUser };
+      if (rooms.isOpen(roomId)) void readSoon(roomId);
     },
 
     /** A join that wrote the user's entry and then did not finish. */
-    joinAbandoned(roomId: string, userId: string) {
-      if (users.get(roomId)?.has(userId)) return;
-      void store.remove(roomId, userId).catch(logError("presence remove failed"));
+    joinAbandoned(roomId: string, user: UserRef) {
+      if (states.get(roomId)?.local.has(user.id)) return;
+      void withinWait(store.remove(roomId, user))
+        .then(() => {
+          rooms.announce(roomId);
+          return readSoon(roomId);
+        })
+        .catch(logError("presence remove failed"));
     },
 
-    /** Rewrites this instance's entries (they expire unless refreshed) and re-reads every open room. */
+    /** Rewrites this instance's entries (they expire unless refreshed) and reads every open room once. */
     heartbeat() {
       const entries: { roomId: string; user: UserRef }[] = [];
-      for (const [roomId, room] of users) for (const { user } of room.values()) entries.push({ roomId, user });
+      for (const [roomId, state] of states) for (const { user } of state.local.values()) entries.push({ roomId, user });
       void withinWait(store.refresh(entries))
-        .then(() => refresh([...rooms.ids()]))
+        .then(() => read([...rooms.ids()]))
         .catch(logError("presence heartbeat failed"));
     },
 
     roomClosed(roomId: string) {
-      lastSent.delete(roomId);
+      const state = states.get(roomId);
+      clearTimeout(state?.timer);
+      states.delete(roomId);
     },
   };
 }

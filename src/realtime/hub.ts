@@ -31,6 +31,8 @@ export interface HubOptions {
   maxBufferedBytes?: number;
   /** How often open rooms are compared with Postgres, for events whose bus message never came. */
   reconcileMs?: number;
+  /** Names in a first presence list and in diffs at most (PRESENCE_LIST_MAX). */
+  presenceListMax?: number;
   /** Early events a room holds at most before it reads Postgres instead. */
   maxPendingEvents?: number;
   /** Live events held for one joining socket at most before its seam is read from Postgres again. */
@@ -76,13 +78,19 @@ export function createHub(opts: HubOptions) {
   });
   const presence = createRoomPresence({
     store: opts.presence,
+    listMax: opts.presenceListMax ?? 100,
     logError,
     rooms: {
       ids: () => rooms.ids(),
       isOpen: (roomId) => rooms.get(roomId) !== undefined,
+      // Through the topic, like room events: never dropped for a slow socket, which the sweep
+      // closes with 4008 instead (it rejoins with a fresh list).
       sendToRoom: (roomId, text) => {
         const room = rooms.get(roomId);
-        if (room) slow.sendEphemeral(room.sockets, text);
+        if (!room) return;
+        for (const joiner of room.joiners) joiner.presence?.push(text);
+        server?.publish(room.topic, text);
+        metrics.presenceDiffs.inc();
       },
       announce: (roomId) => void publishBus(roomId, { t: "presence", o: instanceId, roomId }),
     },

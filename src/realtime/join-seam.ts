@@ -96,6 +96,7 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
       }
       if (held.origin !== ws) ws.send(held.text); // its own message came as message_ack
     }
+    for (const text of joiner.presence ?? []) ws.send(text);
     ws.subscribe(room.topic);
     room.sockets.add(ws);
     ws.data.roomKeys.set(room.id, room.id);
@@ -119,15 +120,16 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
         throw new AppError(400, "invalid_data", "afterSeq is beyond the room's last value");
       }
       const firstPage = afterSeq === undefined ? [] : await domain.eventsAfter(room.id, afterSeq, replayPage);
-      const online = await presence.forJoiner(room.id, user);
-      presenceAdded = online.added;
+      presenceAdded = await presence.admit(room.id, user);
       if (!stillWanted()) return;
 
       // Taken with `joined`, in the same tick: everything released later is held for this socket.
       const base = afterSeq ?? room.sequencer.lastReleased;
       const lastSeq = Math.max(room.sequencer.lastReleased, firstPage.at(-1)?.seq ?? 0, afterSeq ?? 0);
       ws.send(encodeFrame("joined", { roomId: room.id, slug: req.slug, lastSeq }, { ref }));
-      ws.send(encodeFrame("presence", { roomId: room.id, users: online.users, total: online.users.length }));
+      // The diffs released from now on apply to this list: they are held for the socket.
+      ws.send(encodeFrame("presence", presence.firstList(room.id, user)));
+      joiner.presence = [];
       const replayed = await streamReplay(ws, room, firstPage, stillWanted);
       if (replayed === undefined) return;
       const last = await catchUpWithLive(ws, room, joiner, replayed ?? base, stillWanted);
@@ -135,11 +137,11 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
       subscribeAfterHeld(ws, room, joiner, last);
       subscribed = true;
       ws.data.roomKeys.set(req.slug, room.id);
-      presence.cameOnline(room.id, user, online.newUser);
+      presence.cameOnline(room.id, user);
       return { lastSeq };
     } finally {
       room.joiners.delete(joiner);
-      if (presenceAdded && !subscribed) presence.joinAbandoned(room.id, user.id);
+      if (presenceAdded && !subscribed) presence.joinAbandoned(room.id, user);
       rooms.closeIfIdle(room);
     }
   };

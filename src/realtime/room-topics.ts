@@ -20,6 +20,8 @@ export interface Joiner {
   cancelled: boolean;
   /** The buffer hit its bound and was emptied: what it held must be read from Postgres again. */
   overflowed: boolean;
+  /** Presence diffs since its first list (undefined until that list is sent). */
+  presence?: string[];
 }
 
 /** One room as this instance sees it: its local sockets, its joiners and its ordered stream. */

@@ -43,6 +43,10 @@ describe("environment", () => {
     WS_MAX_BUFFERED_BYTES: "1",
     WS_PER_MESSAGE_DEFLATE: "1",
     PRESENCE_LIST_MAX: "0",
+    WS_REPLAY_MAX: "0",
+    WS_MAX_SOCKETS_PER_USER: "many",
+    WS_MAX_ROOMS_PER_SOCKET: "0",
+    WS_MAX_ROOMS_PER_USER: "-5",
     NODE_ENV: "staging",
   };
   for (const [name, value] of Object.entries(bad)) {

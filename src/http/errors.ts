@@ -11,6 +11,8 @@ export type ErrorCode =
   | "conflict"
   | "payload_too_large"
   | "rate_limited"
+  | "too_many_sockets"
+  | "too_many_rooms"
   | "unavailable"
   | "internal";
 

@@ -1,6 +1,7 @@
 import type { Server } from "bun";
 import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
+import { AppError } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 import { createRoomPresence } from "../presence/room-presence.ts";
 import type { PresenceStore } from "../presence/store.ts";
@@ -31,6 +32,13 @@ export interface HubOptions {
   maxBufferedBytes?: number;
   /** How often open rooms are compared with Postgres, for events whose bus message never came. */
   reconcileMs?: number;
+  /** Events a join replays at most (WS_REPLAY_MAX). */
+  replayMax?: number;
+  /** Rooms one socket, and one user's sockets together, may be joined to (live subscriptions). */
+  maxRoomsPerSocket?: number;
+  maxRoomsPerUser?: number;
+  /** How often every socket's buffered bytes are checked (sends check on their own). */
+  sweepMs?: number;
   /** Names in a first presence list and in diffs at most (PRESENCE_LIST_MAX). */
   presenceListMax?: number;
   /** Early events a room holds at most before it reads Postgres instead. */
@@ -96,7 +104,11 @@ export function createHub(opts: HubOptions) {
     },
   });
   const typing = createTyping(rooms, slow);
-  const join = createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, replayPage: REPLAY_PAGE });
+  const join = createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, replayPage: REPLAY_PAGE, replayMax: opts.replayMax ?? 500 });
+  const maxRoomsPerSocket = opts.maxRoomsPerSocket ?? 500;
+  const maxRoomsPerUser = opts.maxRoomsPerUser ?? 2_000;
+  /** Joins in flight per socket: they count against the caps as if done. */
+  const joining = new Map<Socket, number>();
   const rechecks = createRechecks({ rooms, sessions, domain, metrics, dropUserFromRoom });
 
   function onBusMessage(payload: string) {
@@ -131,6 +143,31 @@ export function createHub(opts: HubOptions) {
     for (const ws of [...room.sockets]) if (ws.data.user.id === userId) detach(ws, room);
   }
 
+  /** Rooms the socket receives or is joining (roomKeys maps each joined room's id to itself). */
+  function roomsOf(ws: Socket) {
+    let count = joining.get(ws) ?? 0;
+    for (const [key, id] of ws.data.roomKeys) if (key === id) count++;
+    return count;
+  }
+
+  function assertCanJoin(ws: Socket) {
+    if (roomsOf(ws) >= maxRoomsPerSocket) {
+      throw new AppError(429, "too_many_rooms", `a socket may be joined to at most ${maxRoomsPerSocket} rooms`);
+    }
+    let ofUser = 0;
+    for (const other of sessions.ofUser(ws.data.user.id)) ofUser += roomsOf(other);
+    if (ofUser >= maxRoomsPerUser) {
+      throw new AppError(429, "too_many_rooms", `a user's sockets may be joined to at most ${maxRoomsPerUser} rooms together`);
+    }
+  }
+
+  /** Once a tick: whatever a lost Redis message should have done (events, removals, revocations, expiries). */
+  function recheck() {
+    void rechecks.catchUpRooms().catch(logError("reconcile failed"));
+    void rechecks.closeEndedSessions().catch(logError("session re-check failed"));
+    void rechecks.dropLostMembers().catch(logError("membership re-check failed"));
+  }
+
   function onBusReconnected() {
     log.info("bus reconnected: filling holes from Postgres");
     for (const room of rooms.all()) void room.sequencer.catchUp();
@@ -152,9 +189,9 @@ export function createHub(opts: HubOptions) {
       });
       bus.onReconnect?.(onBusReconnected);
       timers = [
-        setInterval(() => slow.sweep(sessions.all()), 250),
+        setInterval(() => slow.sweep(sessions.all()), opts.sweepMs ?? 250),
         setInterval(() => presence.heartbeat(), 2_000),
-        setInterval(() => void rechecks.catchUpRooms().catch(logError("reconcile failed")), opts.reconcileMs ?? 1_000),
+        setInterval(recheck, opts.reconcileMs ?? 1_000),
       ];
     },
 
@@ -192,11 +229,26 @@ export function createHub(opts: HubOptions) {
     disconnected(ws: Socket) {
       if (!sessions.remove(ws)) return;
       metrics.connections.dec();
+      joining.delete(ws);
       for (const roomId of new Set(ws.data.roomKeys.values())) {
         const room = rooms.get(roomId);
         if (room) detach(ws, room);
       }
+      // Nothing of a closed socket is kept: its maps go with it.
       ws.data.roomKeys.clear();
+      ws.data.pendingJoins.clear();
+      ws.data.typingAt.clear();
+    },
+
+    /** Live sockets of the user on this instance (the per-user socket cap). */
+    socketsOf: (userId: string) => sessions.ofUser(userId).size,
+
+    /** One frame to one socket; past its buffered-bytes limit it is closed with 4008. */
+    send: slow.send,
+
+    assertCanJoin(ws: Socket, roomKey: string) {
+      if (ws.data.roomKeys.has(roomKey.toLowerCase())) return; // a rejoin replaces its subscription
+      assertCanJoin(ws);
     },
 
     expectOrigin: release.expectOrigin,
@@ -209,7 +261,13 @@ export function createHub(opts: HubOptions) {
       leftMeanwhile?: () => boolean,
     ) {
       const req: JoinRequest = { roomId: info.roomId, slug: info.slug, afterSeq, ref, leftMeanwhile };
-      return join(ws, req);
+      assertCanJoin(ws);
+      joining.set(ws, (joining.get(ws) ?? 0) + 1);
+      return join(ws, req).finally(() => {
+        const left = (joining.get(ws) ?? 1) - 1;
+        if (left > 0) joining.set(ws, left);
+        else joining.delete(ws);
+      });
     },
 
     leave(ws: Socket, roomId: string) {

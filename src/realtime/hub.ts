@@ -1,7 +1,6 @@
 import type { Server } from "bun";
 import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
-import { AppError } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 import { createRoomPresence } from "../presence/room-presence.ts";
 import type { PresenceStore } from "../presence/store.ts";
@@ -15,6 +14,7 @@ import { createRechecks } from "./rechecks.ts";
 import { createRoomTopics, type LocalRoom } from "./room-topics.ts";
 import { createSessionSockets } from "./session-sockets.ts";
 import { createSlowConsumers } from "./slow-consumers.ts";
+import { createSubscriptionCaps } from "./subscription-caps.ts";
 import { createTyping } from "./typing.ts";
 
 export interface HubOptions {
@@ -105,10 +105,7 @@ export function createHub(opts: HubOptions) {
   });
   const typing = createTyping(rooms, slow);
   const join = createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, replayPage: REPLAY_PAGE, replayMax: opts.replayMax ?? 500 });
-  const maxRoomsPerSocket = opts.maxRoomsPerSocket ?? 500;
-  const maxRoomsPerUser = opts.maxRoomsPerUser ?? 2_000;
-  /** Joins in flight per socket: they count against the caps as if done. */
-  const joining = new Map<Socket, number>();
+  const caps = createSubscriptionCaps({ sessions, perSocket: opts.maxRoomsPerSocket ?? 500, perUser: opts.maxRoomsPerUser ?? 2_000 });
   const rechecks = createRechecks({ rooms, sessions, domain, metrics, dropUserFromRoom });
 
   function onBusMessage(payload: string) {
@@ -141,24 +138,6 @@ export function createHub(opts: HubOptions) {
     if (!room) return;
     for (const joiner of room.joiners) if (joiner.userId === userId) joiner.cancelled = true;
     for (const ws of [...room.sockets]) if (ws.data.user.id === userId) detach(ws, room);
-  }
-
-  /** Rooms the socket receives or is joining (roomKeys maps each joined room's id to itself). */
-  function roomsOf(ws: Socket) {
-    let count = joining.get(ws) ?? 0;
-    for (const [key, id] of ws.data.roomKeys) if (key === id) count++;
-    return count;
-  }
-
-  function assertCanJoin(ws: Socket) {
-    if (roomsOf(ws) >= maxRoomsPerSocket) {
-      throw new AppError(429, "too_many_rooms", `a socket may be joined to at most ${maxRoomsPerSocket} rooms`);
-    }
-    let ofUser = 0;
-    for (const other of sessions.ofUser(ws.data.user.id)) ofUser += roomsOf(other);
-    if (ofUser >= maxRoomsPerUser) {
-      throw new AppError(429, "too_many_rooms", `a user's sockets may be joined to at most ${maxRoomsPerUser} rooms together`);
-    }
   }
 
   /** Once a tick: whatever a lost Redis message should have done (events, removals, revocations, expiries). */
@@ -215,7 +194,7 @@ export function createHub(opts: HubOptions) {
           break;
         case "session.revoked":
           sessions.close(event.sessionId);
-          bus.publish(SESSIONS_CHANNEL, JSON.stringify({ sessionId: event.sessionId })).catch(logError("bus publish failed"));
+          bus.publish(SESSIONS_CHANNEL, JSON.stringify({ sessionId: event.sessionId } satisfies SessionRevoked)).catch(logError("bus publish failed"));
           break;
         case "room.member_joined":
           break;
@@ -229,7 +208,7 @@ export function createHub(opts: HubOptions) {
     disconnected(ws: Socket) {
       if (!sessions.remove(ws)) return;
       metrics.connections.dec();
-      joining.delete(ws);
+      caps.forget(ws);
       for (const roomId of new Set(ws.data.roomKeys.values())) {
         const room = rooms.get(roomId);
         if (room) detach(ws, room);
@@ -248,7 +227,7 @@ export function createHub(opts: HubOptions) {
 
     assertCanJoin(ws: Socket, roomKey: string) {
       if (ws.data.roomKeys.has(roomKey.toLowerCase())) return; // a rejoin replaces its subscription
-      assertCanJoin(ws);
+      caps.assertRoomForOneMore(ws);
     },
 
     expectOrigin: release.expectOrigin,
@@ -261,13 +240,7 @@ export function createHub(opts: HubOptions) {
       leftMeanwhile?: () => boolean,
     ) {
       const req: JoinRequest = { roomId: info.roomId, slug: info.slug, afterSeq, ref, leftMeanwhile };
-      assertCanJoin(ws);
-      joining.set(ws, (joining.get(ws) ?? 0) + 1);
-      return join(ws, req).finally(() => {
-        const left = (joining.get(ws) ?? 1) - 1;
-        if (left > 0) joining.set(ws, left);
-        else joining.delete(ws);
-      });
+      return caps.counting(ws, () => join(ws, req));
     },
 
     leave(ws: Socket, roomId: string) {

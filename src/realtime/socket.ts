@@ -5,6 +5,12 @@ import type { Sessions } from "../auth/session.ts";
 import { AppError, errorBody } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 import { encodeFrame, parseClientFrame, type ClientFrame } from "../protocol.ts";
+
+/** The ref of a frame, when it has a readable one. */
+function refOf(text: string): string | number | undefined {
+  const parsed = parseClientFrame(text);
+  return parsed.ok ? parsed.frame.ref : parsed.error.ref;
+}
 import type { FrameContext, FrameHandlers, Socket, SocketData } from "../socket-context.ts";
 import type { Hub } from "./hub.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
@@ -66,7 +72,7 @@ export function createRealtime(opts: RealtimeOptions) {
    * error frame). A frame over the rate is dropped; the first one dropped gets `rate_limited`,
    * and the next notice waits for the bucket to refill, so a flood cannot queue error frames.
    */
-  function admitFrame(ws: Socket, ref?: string | number): boolean {
+  function admitFrame(ws: Socket, message: string | Buffer): boolean {
     const now = performance.now();
     const { bucket } = ws.data;
     bucket.tokens = Math.min(opts.framesPerSecond * 2, bucket.tokens + ((now - bucket.at) / 1000) * opts.framesPerSecond);
@@ -79,6 +85,8 @@ export function createRealtime(opts: RealtimeOptions) {
     metrics.framesDropped.inc();
     if (!bucket.noticed) {
       bucket.noticed = true;
+      // Only this one frame of the flood is read, for its ref.
+      const ref = typeof message === "string" && message.length <= opts.maxFrameBytes ? refOf(message) : undefined;
       sendError(ws, "rate_limited", "too many frames, slow down", ref);
     }
     return false;
@@ -124,7 +132,7 @@ export function createRealtime(opts: RealtimeOptions) {
       hub.connected(ws);
     },
     message(ws, message) {
-      if (!admitFrame(ws)) return;
+      if (!admitFrame(ws, message)) return;
       if (typeof message !== "string") return sendError(ws, "invalid_frame", "send text frames");
       if (message.length > opts.maxFrameBytes) {
         return sendError(ws, "too_large", `frame over ${opts.maxFrameBytes} bytes`);

@@ -141,10 +141,15 @@ export function createHub(opts: HubOptions) {
   }
 
   /** Once a tick: whatever a lost Redis message should have done (events, removals, revocations, expiries). */
+  let rechecking = false;
   function recheck() {
-    void rechecks.catchUpRooms().catch(logError("reconcile failed"));
-    void rechecks.closeEndedSessions().catch(logError("session re-check failed"));
-    void rechecks.dropLostMembers().catch(logError("membership re-check failed"));
+    if (rechecking) return; // a slow Postgres must not pile the ticks up
+    rechecking = true;
+    void Promise.all([
+      rechecks.catchUpRooms().catch(logError("reconcile failed")),
+      rechecks.closeEndedSessions().catch(logError("session re-check failed")),
+      rechecks.dropLostMembers().catch(logError("membership re-check failed")),
+    ]).finally(() => (rechecking = false));
   }
 
   function onBusReconnected() {

@@ -88,7 +88,9 @@ export function createRoomPresence({ store, rooms, listMax, logError }: RoomPres
 
   /** Reads the room now, or as soon as the gap allows; resolves once a read after this call is done. */
   function readSoon(roomId: string): Promise<void> {
-    const state = stateOf(roomId);
+    // A room closed meanwhile (its last socket left) keeps no state here.
+    const state = states.get(roomId);
+    if (!state || !rooms.isOpen(roomId)) return Promise.resolve();
     if (state.reading || state.timer) {
       state.again = true;
       return (state.reading ?? Promise.resolve()).then(() => state.reading);
@@ -195,6 +197,8 @@ export function createRoomPresence({ store, rooms, listMax, logError }: RoomPres
         .then(() => read([...rooms.ids()]))
         .catch(logError("presence heartbeat failed"));
     },
+
+    holding: () => ({ presenceRooms: states.size }),
 
     roomClosed(roomId: string) {
       const state = states.get(roomId);

@@ -259,6 +259,15 @@ export function createHub(opts: HubOptions) {
       void publishBus(roomId, { t: "typing", o: instanceId, roomId, user });
     },
 
+    /** What this hub holds: all of it goes back to zero once its sockets have closed. */
+    holding() {
+      let roomsOpen = 0;
+      for (const _ of rooms.all()) roomsOpen++;
+      let socketsOpen = 0;
+      for (const _ of sessions.all()) socketsOpen++;
+      return { rooms: roomsOpen, sockets: socketsOpen, sessions: sessions.sessionIds().length, ...presence.holding() };
+    },
+
     /** Graceful shutdown: every client is told to reconnect elsewhere. */
     closeAll(code: number, reason: string) {
       for (const ws of [...sessions.all()]) ws.close(code, reason);

@@ -163,6 +163,28 @@ describe("slow and abusive sockets", () => {
   }, 20_000);
 });
 
+describe("memory", () => {
+  test("once its sockets have closed, an instance holds no room, socket, session or presence state for them", async () => {
+    const { cluster, urls } = await instances(1, {});
+    const [url] = urls as [string];
+    const hub = cluster.instances[0]!.chat.hub;
+    const owner = await signUp(url);
+    const rooms = await Promise.all(Array.from({ length: 5 }, () => newRoom(url, owner.token)));
+    const users = await Promise.all(Array.from({ length: 10 }, () => signUp(url)));
+    const socks = await Promise.all(users.flatMap((u) => [ChatClient.connect(url, u.token), ChatClient.connect(url, u.token)]));
+    await Promise.all(socks.map(async (c) => {
+      for (const r of rooms) await c.join(r.id);
+    }));
+    for (const r of rooms) await socks[0]!.request("send_message", { roomId: r.id, content: "hi" });
+    socks[1]!.send("typing", { roomId: rooms[0]!.id });
+    expect(hub.holding()).toMatchObject({ rooms: 5, sockets: 20, sessions: 10, presenceRooms: 5 });
+    for (const c of socks) c.close();
+    const closedAt = Date.now();
+    while (hub.holding().sockets > 0 && Date.now() - closedAt < 2_000) await Bun.sleep(20);
+    expect(hub.holding()).toEqual({ rooms: 0, sockets: 0, sessions: 0, presenceRooms: 0 });
+  });
+});
+
 describe("lost Redis messages", () => {
   test("with the publishes dropped, a logout and a removal still reach the other instance within 2 s", async () => {
     const { cluster, urls } = await instances(2, {});

@@ -54,7 +54,10 @@ interface WorkerResult {
   sent: number;
   received: number;
   latency: Record<string, number>;
+  /** Last `total` seen, counted over the sockets still open at the end. */
   totals: Record<string, number>;
+  /** Sockets the server closed during the run, by close code (4008: too slow to read). */
+  closes: Record<string, number>;
 }
 
 // ---------------------------------------------------------------- worker mode
@@ -71,13 +74,19 @@ async function runWorker(planPath: string, me: number) {
   let received = 0;
   let sent = 0;
   let counting = false;
+  const closes: Record<string, number> = {};
+  const closed = new Set<number>();
 
   const open = (c: Plan["clients"][number]) =>
     new Promise<WebSocket>((resolve, reject) => {
       const ws = new WebSocket(`${c.wsUrl}?token=${encodeURIComponent(c.token)}`);
       const timer = setTimeout(() => reject(new Error(`client ${c.index}: no joined in 60 s`)), 60_000);
       ws.onopen = () => ws.send(JSON.stringify({ event: "join_room", data: { roomId: plan.roomId }, ref: 1 }));
-      ws.onclose = (e) => reject(new Error(`client ${c.index}: closed ${e.code}`));
+      ws.onclose = (e) => {
+        closes[e.code] = (closes[e.code] ?? 0) + 1;
+        closed.add(c.index);
+        reject(new Error(`client ${c.index}: closed ${e.code}`));
+      };
       ws.onmessage = (e) => {
         const text = e.data as string;
         const f = JSON.parse(text);
@@ -138,6 +147,7 @@ async function runWorker(planPath: string, me: number) {
   for (const stop of timers) stop();
   await Bun.sleep(1_000); // let the last deliveries land (not counted as sent after this)
   counting = false;
+  await Bun.sleep(2_500); // one more presence heartbeat before the totals are read
   for (const ws of sockets) ws.onclose = null;
   for (const ws of sockets) ws.close(1000);
   const result: WorkerResult = {
@@ -147,7 +157,12 @@ async function runWorker(planPath: string, me: number) {
     sent,
     received,
     latency: Object.fromEntries(latency),
-    totals: Object.fromEntries([...totals].map(([, t]) => t).reduce((m, t) => m.set(t, (m.get(t) ?? 0) + 1), new Map<number, number>())),
+    totals: Object.fromEntries(
+      [...totals]
+        .filter(([index]) => !closed.has(index))
+        .reduce((m, [, t]) => m.set(t, (m.get(t) ?? 0) + 1), new Map<number, number>()),
+    ),
+    closes,
   };
   say("result", result);
   process.exit(0);
@@ -266,11 +281,14 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
     const received = sum((r) => r.received);
     const totals: Record<string, number> = {};
     for (const r of results) for (const [t, c] of Object.entries(r.totals)) totals[t] = (totals[t] ?? 0) + c;
+    const closes: Record<string, number> = {};
+    for (const r of results) for (const [code, c] of Object.entries(r.closes)) closes[code] = (closes[code] ?? 0) + c;
     return {
       users: n,
       joinSeconds: joinMs / 1000,
       firstListsPerSocket: sum((r) => r.firstLists) / n,
       finalTotals: totals,
+      closedByServer: closes,
       joinPresenceBytesPerMember: Math.round(sum((r) => r.join.presence) / n),
       sent: sum((r) => r.sent),
       deliveriesPerSecond: Math.round(received / (durationMs / 1000)),
@@ -320,7 +338,12 @@ async function runBench() {
           `${r.joinPresenceBytesPerMember.toLocaleString("en")} B | ${r.firstListsPerSocket} | ${r.loadAverage} |`,
       );
     }
-    for (const r of rows) console.log(`N=${r.users}: totals seen at the end ${JSON.stringify(r.finalTotals)}; joined in ${r.joinSeconds} s`);
+    for (const r of rows) {
+      console.log(
+        `N=${r.users}: joined in ${r.joinSeconds} s; sockets closed by the server ${JSON.stringify(r.closedByServer)}; ` +
+          `last total seen by the open ones ${JSON.stringify(r.finalTotals)}`,
+      );
+    }
   } finally {
     clearTimeout(watchdog);
     await teardown();

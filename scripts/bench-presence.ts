@@ -16,6 +16,7 @@ import { createSessions } from "../src/auth/session.ts";
 import { createUsers } from "../src/auth/users.ts";
 import { createMemoryCache } from "../src/cache/cache-memory.ts";
 import { openDatabase } from "../src/db/client.ts";
+import Redis from "ioredis";
 import { startCluster, type Cluster } from "./cluster.ts";
 
 const { values: flags } = parseArgs({
@@ -275,6 +276,16 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
     for (const w of workers) w.tell(`go ${t0}`);
     const results = await withDeadline("traffic", durationMs + 60_000, Promise.all(workers.map((w) => w.result)));
     const loadAverage = (await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ");
+    // What the shared presence set holds at the end, per instance: live entries and how fresh.
+    const redis = new Redis(cluster.redisUrl);
+    const entries = await redis.zrange(`presence:${room.id}`, "0", "-1", "WITHSCORES").finally(() => redis.disconnect());
+    const presenceInRedis: Record<string, { live: number; expired: number }> = {};
+    for (let i = 0; i < entries.length; i += 2) {
+      const instance = entries[i]!.split("\t")[0]!;
+      const slot = (presenceInRedis[instance] ??= { live: 0, expired: 0 });
+      if (Number(entries[i + 1]) > Date.now()) slot.live++;
+      else slot.expired++;
+    }
     const sum = (pick: (r: WorkerResult) => number) => results.reduce((a, r) => a + pick(r), 0);
     const hist = new Map<number, number>();
     for (const r of results) for (const [k, v] of Object.entries(r.latency)) hist.set(Number(k), (hist.get(Number(k)) ?? 0) + v);
@@ -289,6 +300,8 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
       firstListsPerSocket: sum((r) => r.firstLists) / n,
       finalTotals: totals,
       closedByServer: closes,
+      presenceInRedis,
+      instanceErrors: cluster.instances.flatMap((i) => i.output().split("\n").filter((l) => /presence|error/i.test(l)).slice(-3)),
       joinPresenceBytesPerMember: Math.round(sum((r) => r.join.presence) / n),
       sent: sum((r) => r.sent),
       deliveriesPerSecond: Math.round(received / (durationMs / 1000)),
@@ -339,9 +352,10 @@ async function runBench() {
       );
     }
     for (const r of rows) {
+      for (const line of r.instanceErrors) console.log(`  instance log: ${line.slice(0, 300)}`);
       console.log(
         `N=${r.users}: joined in ${r.joinSeconds} s; sockets closed by the server ${JSON.stringify(r.closedByServer)}; ` +
-          `last total seen by the open ones ${JSON.stringify(r.finalTotals)}`,
+          `last total seen by the open ones ${JSON.stringify(r.finalTotals)}; presence entries in Redis ${JSON.stringify(r.presenceInRedis)}`,
       );
     }
   } finally {

@@ -26,21 +26,21 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')`;
 /** Entries written per script call: keeps one call's work short for Redis. */
 const WRITE_BATCH = 500;
 
-type PresenceRedis = Redis & {
+interface PresenceCommands {
   presenceWrite(numKeys: number, ...args: (string | number)[]): Promise<number>;
   presenceRead(key: string): Promise<string[]>;
-};
+}
 
 /**
  * One sorted set per room; a member is "instance \t userId \t username" scored
  * by its expiry time, so readers ignore (and prune) entries of dead instances.
  */
 export function createRedisPresence(client: Redis, instanceId: string, prefix = ""): PresenceStore {
-  if (typeof (client as Partial<PresenceRedis>).presenceWrite !== "function") {
+  if (typeof (client as unknown as Partial<PresenceCommands>).presenceWrite !== "function") {
     client.defineCommand("presenceWrite", { lua: WRITE });
     client.defineCommand("presenceRead", { numberOfKeys: 1, lua: READ });
   }
-  const redis = client as PresenceRedis;
+  const redis = client as Redis & PresenceCommands;
   const key = (roomId: string) => `${prefix}presence:${roomId}`;
   const member = (user: UserRef) => `${instanceId}\t${user.id}\t${user.username}`;
   const idle = Math.ceil((PRESENCE_TTL_MS * 4) / 1000);
@@ -67,7 +67,7 @@ export function createRedisPresence(client: Redis, instanceId: string, prefix = 
       const out = new Map<string, UserRef[]>();
       if (!roomIds.length) return out;
       const pipe = redis.pipeline();
-      for (const roomId of roomIds) (pipe as unknown as PresenceRedis).presenceRead(key(roomId));
+      for (const roomId of roomIds) (pipe as unknown as PresenceCommands).presenceRead(key(roomId));
       const results = (await pipe.exec()) ?? [];
       roomIds.forEach((roomId, i) => {
         const [err, members] = results[i] ?? [];

@@ -36,6 +36,7 @@ const say = (kind: string, data: unknown) => process.stdout.write(`${REPORT}${ki
 
 interface Plan {
   roomId: string;
+  redisUrl: string;
   workers: number;
   durationMs: number;
   clients: { index: number; wsUrl: string; token: string }[];
@@ -59,6 +60,10 @@ interface WorkerResult {
   totals: Record<string, number>;
   /** Sockets the server closed during the run, by close code (4008: too slow to read). */
   closes: Record<string, number>;
+  /** The shared presence set at the end of the traffic (before the sockets close): entries per instance. */
+  presenceInRedis: Record<string, number>;
+  /** A few presence diffs received during the traffic: when (ms after it started) and the total. */
+  diffsDuringTraffic: { atMs: number; total: number }[];
 }
 
 // ---------------------------------------------------------------- worker mode
@@ -75,6 +80,8 @@ async function runWorker(planPath: string, me: number) {
   let received = 0;
   let sent = 0;
   let counting = false;
+  let trafficStart = 0;
+  const diffsDuringTraffic: { atMs: number; total: number }[] = [];
   const closes: Record<string, number> = {};
   const closed = new Set<number>();
 
@@ -96,6 +103,9 @@ async function runWorker(planPath: string, me: number) {
           phase.presence += bytes;
           phase.presenceFrames += 1;
           if (f.event === "presence") firstLists += 1;
+          if (f.event === "presence_diff" && counting && diffsDuringTraffic.length < 3) {
+            diffsDuringTraffic.push({ atMs: Date.now() - trafficStart, total: f.data.total });
+          }
           totals.set(c.index, f.data.total);
         } else if (f.event === "new_message") {
           phase.messages += bytes;
@@ -129,6 +139,7 @@ async function runWorker(planPath: string, me: number) {
   phase = empty();
   const traffic = phase;
   counting = true;
+  trafficStart = Date.now();
   // Each socket sends every 5 s, at its own offset within the period.
   const timers = sockets.map((ws, i) => {
     const offset = ((mine[i]!.index * 7919) % SEND_EVERY_MS) | 0;
@@ -149,8 +160,12 @@ async function runWorker(planPath: string, me: number) {
   await Bun.sleep(1_000); // let the last deliveries land (not counted as sent after this)
   counting = false;
   await Bun.sleep(2_500); // one more presence heartbeat before the totals are read
-  for (const ws of sockets) ws.onclose = null;
-  for (const ws of sockets) ws.close(1000);
+  const presenceInRedis: Record<string, number> = {};
+  if (me === 0) {
+    const redis = new Redis(plan.redisUrl);
+    const members = await redis.zrange(`presence:${plan.roomId}`, "0", "-1").finally(() => redis.disconnect());
+    for (const m of members) presenceInRedis[m.split("\t")[0]!] = (presenceInRedis[m.split("\t")[0]!] ?? 0) + 1;
+  }
   const result: WorkerResult = {
     join,
     traffic,
@@ -164,8 +179,15 @@ async function runWorker(planPath: string, me: number) {
         .reduce((m, [, t]) => m.set(t, (m.get(t) ?? 0) + 1), new Map<number, number>()),
     ),
     closes,
+    presenceInRedis,
+    diffsDuringTraffic,
   };
   say("result", result);
+  // Sockets close only once every client process has reported: one closing early would
+  // show up in the others' presence.
+  await next();
+  for (const ws of sockets) ws.onclose = null;
+  for (const ws of sockets) ws.close(1000);
   process.exit(0);
 }
 
@@ -259,6 +281,7 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
   const room = (await res.json()) as { id: string };
   const plan: Plan = {
     roomId: room.id,
+    redisUrl: cluster.redisUrl,
     workers: procs,
     durationMs,
     clients: accounts.map((a, i) => ({ index: i, wsUrl: `${urls[i % urls.length]!.replace(/^http/, "ws")}/ws`, token: a.token })),
@@ -274,18 +297,23 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
     await Bun.sleep(2_500); // the last diffs of the join phase
     const t0 = Date.now() + 200;
     for (const w of workers) w.tell(`go ${t0}`);
-    const results = await withDeadline("traffic", durationMs + 60_000, Promise.all(workers.map((w) => w.result)));
+    // How long each instance takes to answer /healthz meanwhile: its event loop's delay.
+    const healthMaxMs = urls.map(() => 0);
+    let probing = true;
+    const probes = urls.map(async (base, n) => {
+      while (probing) {
+        const started = performance.now();
+        await fetch(`${base}/healthz`).then((r) => r.text()).catch(() => "");
+        healthMaxMs[n] = Math.max(healthMaxMs[n]!, Math.round(performance.now() - started));
+        await Bun.sleep(250);
+      }
+    });
+    const results = await withDeadline("traffic", durationMs + 60_000, Promise.all(workers.map((w) => w.result))).finally(() => {
+      probing = false;
+    });
+    await Promise.all(probes);
+    for (const w of workers) w.tell("close");
     const loadAverage = (await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ");
-    // What the shared presence set holds at the end, per instance: live entries and how fresh.
-    const redis = new Redis(cluster.redisUrl);
-    const entries = await redis.zrange(`presence:${room.id}`, "0", "-1", "WITHSCORES").finally(() => redis.disconnect());
-    const presenceInRedis: Record<string, { live: number; expired: number }> = {};
-    for (let i = 0; i < entries.length; i += 2) {
-      const instance = entries[i]!.split("\t")[0]!;
-      const slot = (presenceInRedis[instance] ??= { live: 0, expired: 0 });
-      if (Number(entries[i + 1]) > Date.now()) slot.live++;
-      else slot.expired++;
-    }
     const sum = (pick: (r: WorkerResult) => number) => results.reduce((a, r) => a + pick(r), 0);
     const hist = new Map<number, number>();
     for (const r of results) for (const [k, v] of Object.entries(r.latency)) hist.set(Number(k), (hist.get(Number(k)) ?? 0) + v);
@@ -300,8 +328,9 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
       firstListsPerSocket: sum((r) => r.firstLists) / n,
       finalTotals: totals,
       closedByServer: closes,
-      presenceInRedis,
-      instanceErrors: cluster.instances.flatMap((i) => i.output().split("\n").filter((l) => /presence|error/i.test(l)).slice(-3)),
+      presenceInRedis: results[0]!.presenceInRedis,
+      diffsDuringTraffic: results.flatMap((r) => r.diffsDuringTraffic).slice(0, 6),
+      healthMaxMs,
       joinPresenceBytesPerMember: Math.round(sum((r) => r.join.presence) / n),
       sent: sum((r) => r.sent),
       deliveriesPerSecond: Math.round(received / (durationMs / 1000)),
@@ -352,10 +381,9 @@ async function runBench() {
       );
     }
     for (const r of rows) {
-      for (const line of r.instanceErrors) console.log(`  instance log: ${line.slice(0, 300)}`);
       console.log(
         `N=${r.users}: joined in ${r.joinSeconds} s; sockets closed by the server ${JSON.stringify(r.closedByServer)}; ` +
-          `last total seen by the open ones ${JSON.stringify(r.finalTotals)}; presence entries in Redis ${JSON.stringify(r.presenceInRedis)}`,
+          `last total seen by the open ones ${JSON.stringify(r.finalTotals)}; presence entries in Redis ${JSON.stringify(r.presenceInRedis)}; diffs during traffic ${JSON.stringify(r.diffsDuringTraffic)}; slowest /healthz per instance during traffic ${r.healthMaxMs.join(", ")} ms`,
       );
     }
   } finally {

@@ -99,6 +99,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
             DATABASE_URL: databaseUrl,
             REDIS_URL: redisUrl,
             DATA_DIR: mkdirp(join(dir, `bun-${n}`)),
+            // Caddy reaches the instances from loopback: its X-Forwarded-For is the one believed.
+            ...(opts.caddy ?? true ? { TRUSTED_PROXIES: "127.0.0.1" } : {}),
             ...opts.env,
           },
           echo: opts.echo ?? false,

@@ -46,14 +46,21 @@ export const Message = z.object({
 });
 export type Message = z.infer<typeof Message>;
 
-export const Content = z
-  .string()
+/** Postgres refuses U+0000 in text: every string that can reach a query is checked for it here. */
+const NO_NUL = /^[^\u0000]*$/;
+export const NO_NUL_MESSAGE = "must not contain NUL (U+0000)";
+export const Text = () => z.string().regex(NO_NUL, NO_NUL_MESSAGE);
+
+export const Content = Text()
   .min(1, "must not be empty")
   .max(CONTENT_MAX, `must be at most ${CONTENT_MAX} characters`)
   .refine((s) => s.trim().length > 0, "must not be blank");
 export const ClientMsgId = z.string().min(1).max(CLIENT_MSG_ID_MAX).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
-const RoomKey = z.string().min(1).max(200);
+/** A room id or slug, as the client names it. */
+export const RoomKey = Text().min(1).max(200);
 const Seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+// The sender's clock: an int8 column, so out of the safe range is an error, not a silent null.
+const EpochMs = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
 const Ref = z.union([z.string().max(64), z.number().int()]);
 
 // ---------- client -> server ----------
@@ -62,7 +69,7 @@ export const clientFrames = {
   join_room: z.object({ roomId: RoomKey, afterSeq: Seq.optional() }).strict(),
   leave_room: z.object({ roomId: RoomKey }).strict(),
   send_message: z
-    .object({ roomId: RoomKey, content: Content, clientMsgId: ClientMsgId.optional(), timestamp: z.number().finite().optional() })
+    .object({ roomId: RoomKey, content: Content, clientMsgId: ClientMsgId.optional(), timestamp: EpochMs.optional() })
     .strict(),
   typing: z.object({ roomId: RoomKey }).strict(),
   read: z.object({ roomId: RoomKey, seq: Seq }).strict(),

@@ -3,7 +3,7 @@ import { createApp, type AppState } from "./app.ts";
 import { createCapabilities } from "./capabilities.ts";
 import type { Env } from "./env.ts";
 import { createDomainEvents } from "./events.ts";
-import type { Logger } from "./log.ts";
+import { describeError, type Logger } from "./log.ts";
 import { messageFrameHandlers } from "./messages/ws.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { presenceFrameHandlers } from "./presence/ws.ts";
@@ -25,7 +25,7 @@ export interface ChatServerOptions {
 /** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. Not ready until `ready()`. */
 export function startChatServer({ env, instanceId, stores, log }: ChatServerOptions) {
   const state: AppState = { ready: false, draining: false };
-  const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
+  const events = createDomainEvents((err) => log.error("event listener failed", describeError(err)));
   const metrics = createMetrics(instanceId);
   const capabilities = createCapabilities({ env, events, ...stores });
   const { rooms, messages, sessions } = capabilities;

@@ -91,11 +91,14 @@ export function authRoutes(deps: AuthDeps) {
     .openapi(login, async (c) => {
       const { email, password } = c.req.valid("json");
       await limiter.consume(`login:ip:${clientIp(c)}`, LIMITS.loginPerIp);
+      // A locked account stays locked until its window ends, whatever the password: checked before it is.
+      const accountKey = `login:account:${email}`;
+      await limiter.assertOpen(accountKey, LIMITS.loginFailuresPerAccount);
       const found = await users.findByEmail(email);
       const ok = found ? await passwords.verify(password, found.passwordHash) : await passwords.verifyDummy(password);
       if (!found || !ok) {
-        // Only failures count against an account, so its owner is not locked out by an attacker's successes.
-        await limiter.consume(`login:account:${email}`, LIMITS.loginFailuresPerAccount);
+        // Only failures count against an account, so an attacker's successes cannot lock its owner out.
+        await limiter.consume(accountKey, LIMITS.loginFailuresPerAccount);
         throw unauthorized("wrong email or password");
       }
       return c.json(await signIn(c, { id: found.id, email: found.email, username: found.username }), 200);

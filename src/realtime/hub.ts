@@ -1,7 +1,7 @@
 import type { Server } from "bun";
 import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 import { dedupeUsers, type PresenceStore } from "../presence/store.ts";
 import { AppError } from "../http/errors.ts";
 import type { RoomEvent, ServerEvent, UserRef } from "../protocol.ts";
@@ -93,7 +93,7 @@ export function createHub(opts: HubOptions) {
   let timers: ReturnType<typeof setInterval>[] = [];
   let unsubscribeSessions: (() => Promise<void>) | undefined;
 
-  const logError = (what: string) => (err: unknown) => log.error(what, { error: String(err) });
+  const logError = (what: string) => (err: unknown) => log.error(what, describeError(err));
   const withinPresenceWait = <T>(work: Promise<T>): Promise<T> =>
     Promise.race([work, Bun.sleep(PRESENCE_WAIT_MS).then(() => Promise.reject(new Error("presence store timed out")))]);
   const publishBus = (roomId: string, message: BusMessage) =>

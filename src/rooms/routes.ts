@@ -5,12 +5,12 @@ import { decodeIdCursor, encodeIdCursor } from "../http/cursor.ts";
 import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
-import { Room } from "../protocol.ts";
+import { Room, RoomKey, Text } from "../protocol.ts";
 import { Slug } from "./slug.ts";
 import type { Rooms } from "./store.ts";
 
 // Any shape of key reaches the store, which answers 404 for what it cannot find.
-const RoomParams = z.object({ room: z.string().openapi({ description: "room id or slug" }) });
+const RoomParams = z.object({ room: RoomKey.openapi({ description: "room id or slug" }) });
 const PageQuery = (maxLimit: number, defaultLimit: number) =>
   z.object({
     limit: queryInt(1, maxLimit).optional().openapi({ description: `1..${maxLimit}, default ${defaultLimit}` }),
@@ -53,7 +53,7 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     request: {
       body: jsonBody(
         z
-          .object({ name: z.string().trim().min(1).max(100), slug: Slug.optional(), isPrivate: z.boolean().optional() })
+          .object({ name: Text().trim().min(1).max(100), slug: Slug.optional(), isPrivate: z.boolean().optional() })
           .strict(),
       ),
     },

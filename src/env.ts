@@ -70,6 +70,8 @@ const envSchema = z.object({
   PASSWORD_TIME_COST: int(2, 2, 20),
   SESSION_TTL_DAYS: int(30, 1, 365),
   COOKIE_SECURE: z.enum(["true", "false", "auto"]).default("auto"),
+  // Distinct emoji on one message; a new one past it is 409 too_many_reactions.
+  MAX_REACTIONS_PER_MESSAGE: int(20, 1, 1000),
   MAX_BODY_BYTES: int(1_048_576, 1024, 16 * 1_048_576),
   // Client frames per second per connection (burst twice that), before RATE_LIMIT_MULTIPLIER.
   WS_FRAMES_PER_SECOND: int(20, 1, 100_000),

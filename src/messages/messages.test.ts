@@ -295,3 +295,32 @@ describe("send rate limit", () => {
     }
   });
 });
+
+describe("reaction cap", () => {
+  test("a new emoji past MAX_REACTIONS_PER_MESSAGE is 409 too_many_reactions; existing ones still toggle", async () => {
+    const t = await createTestApp("postgres", { MAX_REACTIONS_PER_MESSAGE: "3" });
+    try {
+      const [alice, bob] = [await registerUser(t), await registerUser(t)];
+      const room = await createRoom(t, alice);
+      expect((await t.call("POST", `/api/rooms/${room.id}/join`, { token: bob.token })).status).toBe(200);
+      const sent = await t.call("POST", `/api/rooms/${room.id}/messages`, { token: alice.token, body: { content: "react", clientMsgId: "c" } });
+      const react = (who: { token: string }, emoji: string) =>
+        t.call("POST", `/api/messages/${sent.body.id}/reactions`, { token: who.token, body: { emoji } });
+      for (const emoji of ["a", "b", "c"]) expect((await react(alice, emoji)).status).toBe(200);
+      const over = await react(alice, "d");
+      expect(over.status).toBe(409);
+      expect(over.body.error.code).toBe("too_many_reactions");
+      expect((await react(bob, "d")).status).toBe(409);
+      // One more user on an emoji already there is fine, and so is taking one away.
+      const same = await react(bob, "a");
+      expect(same.status).toBe(200);
+      expect(same.body.reactions.find((r: { emoji: string }) => r.emoji === "a").count).toBe(2);
+      expect((await react(alice, "c")).status).toBe(200);
+      const after = await react(bob, "d");
+      expect(after.status).toBe(200);
+      expect(after.body.reactions.map((r: { emoji: string }) => r.emoji).sort()).toEqual(["a", "b", "d"]);
+    } finally {
+      await t.close();
+    }
+  });
+});

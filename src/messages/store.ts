@@ -3,7 +3,7 @@ import type { Database, Tx } from "../db/client.ts";
 import { messageChanges, messages, reactions, roomMembers, rooms as roomTable, users } from "../db/schema.ts";
 import { isUuid } from "../db/uuid.ts";
 import type { DomainEvents } from "../events.ts";
-import { conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
+import { AppError, conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { Content, type Message, type RoomEvent, type RoomEventKind } from "../protocol.ts";
 import type { MemberRole, Rooms } from "../rooms/store.ts";
@@ -55,6 +55,8 @@ export interface MessagesDeps {
   rooms: Rooms;
   /** Send rate limit per user; left out by tests that measure the store alone. */
   limiter?: RateLimiter;
+  /** Distinct emoji one message may carry (MAX_REACTIONS_PER_MESSAGE); default 20. */
+  maxReactionsPerMessage?: number;
 }
 
 // $1 id, $2 room, $3 author, $4 clientMsgId, $5 content, $6 sentAt. Prepared once per connection.
@@ -82,7 +84,7 @@ function checkContent(content: string) {
   if (!checked.success) throw invalid([{ field: "content", message: checked.error.issues.map((i) => i.message).join("; ") }]);
 }
 
-export function createMessages({ database, events, rooms, limiter }: MessagesDeps) {
+export function createMessages({ database, events, rooms, limiter, maxReactionsPerMessage = 20 }: MessagesDeps) {
   const { db } = database;
   const selectMessages = () => db.select(messageColumns).from(messages).innerJoin(users, eq(users.id, messages.authorId)).$dynamic();
 
@@ -249,7 +251,19 @@ export function createMessages({ database, events, rooms, limiter }: MessagesDep
       if (target.deletedAt) throw conflict("the message is deleted");
       const mine = and(eq(reactions.messageId, target.id), eq(reactions.userId, userId), eq(reactions.emoji, emoji));
       const removed = await tx.delete(reactions).where(mine).returning({ emoji: reactions.emoji });
-      if (!removed.length) await tx.insert(reactions).values({ messageId: target.id, userId, emoji });
+      if (removed.length) return "reaction";
+      // The message row is locked: no other toggle can add an emoji between this count and the insert.
+      const [{ distinct, present } = { distinct: 0, present: false }] = await tx
+        .select({
+          distinct: sql<number>`count(distinct ${reactions.emoji})::int`.mapWith(Number),
+          present: sql<boolean>`coalesce(bool_or(${reactions.emoji} = ${emoji}), false)`,
+        })
+        .from(reactions)
+        .where(eq(reactions.messageId, target.id));
+      if (!present && distinct >= maxReactionsPerMessage) {
+        throw new AppError(409, "too_many_reactions", `a message carries at most ${maxReactionsPerMessage} different reactions`);
+      }
+      await tx.insert(reactions).values({ messageId: target.id, userId, emoji });
       return "reaction";
     });
   };

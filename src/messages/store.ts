@@ -234,8 +234,8 @@ export function createMessages({ database, events, rooms, limiter, maxReactionsP
   /** Leaves a tombstone (empty content, deletedAt) in the message's place; its reactions go. */
   const remove = (messageId: string, userId: string) =>
     change(messageId, userId, async (tx, target) => {
-      const mayDelete = target.authorId === userId || target.role === "owner" || target.role === "admin";
-      if (!mayDelete) throw forbidden("only the author or the room's owner or admins delete a message");
+      const mayDelete = target.authorId === userId || target.role === "owner";
+      if (!mayDelete) throw forbidden("only the author or the room's owner deletes a message");
       // Deleting twice changes nothing and takes no value.
       if (target.deletedAt) return null;
       await tx.update(messages).set({ content: "", deletedAt: new Date() }).where(eq(messages.id, target.id));

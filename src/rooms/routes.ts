@@ -19,7 +19,7 @@ const PageQuery = (maxLimit: number, defaultLimit: number) =>
 const Member = z.object({
   id: z.string(),
   username: z.string(),
-  role: z.enum(["owner", "admin", "member"]),
+  role: z.enum(["owner", "member"]),
   joinedAt: z.string(),
 });
 const UserIdBody = z.object({ userId: z.string().min(1).max(100) }).strict();

@@ -1,5 +1,6 @@
 import type { Server } from "bun";
 import { createApp, type AppState } from "./app.ts";
+import { errorBody } from "./http/errors.ts";
 import { createCapabilities } from "./capabilities.ts";
 import type { Env } from "./env.ts";
 import { createDomainEvents } from "./events.ts";
@@ -14,6 +15,19 @@ import { createRealtimeMetrics } from "./realtime/metrics.ts";
 import { createRealtime } from "./realtime/socket.ts";
 import { roomFrameHandlers } from "./rooms/ws.ts";
 import type { Stores } from "./stores.ts";
+
+/**
+ * Request line and headers, as Bun's own default limit counts them. Bun runs with
+ * --max-http-header-size above this (package.json, cluster, tests), so the app,
+ * not Bun, answers first, with the contract's body.
+ */
+const MAX_HEADER_BYTES = 16 * 1024;
+
+function headerBytes(req: Request): number {
+  let total = req.url.length + req.method.length + 12;
+  for (const [name, value] of req.headers) total += name.length + value.length + 4;
+  return total;
+}
 
 export interface ChatServerOptions {
   env: Env;
@@ -60,9 +74,13 @@ export function startChatServer({ env, instanceId, stores, log }: ChatServerOpti
   const server: Server<SocketData> = Bun.serve<SocketData>({
     port: env.PORT,
     hostname: env.HOST,
-    // Above the app's own limit, so the app answers 413 with the contract's body.
-    maxRequestBodySize: env.MAX_BODY_BYTES * 4,
+    // No limit of Bun's own: past it Bun drops the connection without an answer (a 502 behind
+    // Caddy). The app's bodyLimit reads at most MAX_BODY_BYTES of any body and answers 413.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     async fetch(req, srv) {
+      if (headerBytes(req) > MAX_HEADER_BYTES) {
+        return Response.json(errorBody("headers_too_large", `request line and headers over ${MAX_HEADER_BYTES} bytes`), { status: 431 });
+      }
       const url = new URL(req.url);
       if (url.pathname === "/ws") return realtime.upgrade(req, url, srv);
       return app.fetch(req, { ip: srv.requestIP(req)?.address });

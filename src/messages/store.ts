@@ -1,5 +1,5 @@
 import { and, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
-import type { Database, Tx } from "../db/client.ts";
+import { executeRows, type Database, type Tx } from "../db/client.ts";
 import { messageChanges, messages, reactions, roomMembers, rooms as roomTable, users } from "../db/schema.ts";
 import { isUuid } from "../db/uuid.ts";
 import type { DomainEvents } from "../events.ts";
@@ -32,6 +32,10 @@ export interface Page<T> {
 /** Per user, before RATE_LIMIT_MULTIPLIER. */
 export const SEND_LIMIT = { max: 30, windowSeconds: 10 };
 export const SEARCH_LIMIT = 50;
+/** Counter values of the scope a search reads at most (its bound), and how they are split over rooms. */
+export const SEARCH_SCAN_MAX = 10_000;
+export const SEARCH_ROOMS_MAX = 50;
+const SEARCH_MIN_DEPTH = SEARCH_SCAN_MAX / SEARCH_ROOMS_MAX;
 
 type ChangeKind = "edited" | "deleted" | "reaction";
 const EVENT_OF_CHANGE: Record<ChangeKind, RoomEventKind> = {
@@ -316,19 +320,36 @@ export function createMessages({ database, events, rooms, limiter, maxReactionsP
     return steps.map((s) => ({ kind: s.kind, roomId, seq: s.seq, message: current.get(s.messageId)! }));
   }
 
-  /** Full-text search, newest first. Without a room: the rooms I belong to; with one: any room I may read. */
-  async function search(userId: string, q: string, roomKey?: string): Promise<Message[]> {
-    const scope = roomKey
-      ? eq(messages.roomId, (await rooms.resolveReadable(roomKey, userId)).id)
-      : inArray(messages.roomId, db.select({ roomId: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId)));
-    const rows = await selectMessages()
-      .where(and(scope, isNull(messages.deletedAt), sql`${messages.search} @@ websearch_to_tsquery('simple', ${q})`))
-      .orderBy(desc(messages.createdAt), desc(messages.seq))
-      .limit(SEARCH_LIMIT);
-    return toMessages(db, rows);
+  /**
+   * Full-text search, newest first. Without a room: the rooms I belong to; with one: any room I
+   * may read. Bounded: it reads the newest SEARCH_SCAN_MAX counter values of the scope (split
+   * over at most SEARCH_ROOMS_MAX rooms, the busiest first) through the (room_id, seq) index, so
+   * its cost does not grow with the rooms' history or with how many messages match.
+   */
+  function searchQuery(userId: string, q: string, roomId?: string) {
+    const scope = roomId
+      ? sql`select r.id, r.last_seq from ${roomTable} r where r.id = ${roomId}`
+      : sql`select r.id, r.last_seq from ${roomTable} r join ${roomMembers} rm on rm.room_id = r.id and rm.user_id = ${userId}
+          order by r.last_seq desc limit ${SEARCH_ROOMS_MAX}`;
+    return sql`with scope as (${scope}),
+      depth as (select greatest(${SEARCH_MIN_DEPTH}, ${SEARCH_SCAN_MAX} / greatest(count(*), 1))::bigint as n from scope)
+      select hit.id from scope, depth, lateral (
+        select m.id, m.created_at from ${messages} m
+        where m.room_id = scope.id and m.seq > scope.last_seq - depth.n
+          and m.deleted_at is null and m.search @@ websearch_to_tsquery('simple', ${q})
+        order by m.seq desc limit ${SEARCH_LIMIT}
+      ) hit
+      order by hit.created_at desc, hit.id desc limit ${SEARCH_LIMIT}`;
   }
 
-  return { send, edit, remove, toggleReaction, history, eventsAfter, search };
+  async function search(userId: string, q: string, roomKey?: string): Promise<Message[]> {
+    const roomId = roomKey ? (await rooms.resolveReadable(roomKey, userId)).id : undefined;
+    const hits = await executeRows<{ id: string }>(db, searchQuery(userId, q, roomId));
+    const found = await loadById(hits.map((h) => h.id));
+    return hits.map((h) => found.get(h.id)).filter((m): m is Message => m !== undefined);
+  }
+
+  return { send, edit, remove, toggleReaction, history, eventsAfter, search, searchQuery };
 }
 
 export type Messages = ReturnType<typeof createMessages>;

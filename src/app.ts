@@ -15,6 +15,7 @@ import { SESSION_COOKIE } from "./auth/middleware.ts";
 import { clientAddress } from "./http/client-ip.ts";
 import { csrfGuard } from "./http/csrf.ts";
 import { withCommonErrors } from "./http/openapi.ts";
+import { methodNotAllowed } from "./http/method-not-allowed.ts";
 import { createRouter } from "./http/router.ts";
 import { describeError, type Logger } from "./log.ts";
 import type { Metrics } from "./metrics/registry.ts";
@@ -126,7 +127,8 @@ export function createApp(deps: AppDeps) {
     return c.json(document);
   });
 
-  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
+  const wrongMethod = methodNotAllowed(app.routes);
+  app.notFound((c) => wrongMethod(c) ?? c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
 
   app.onError((err, c) => {
     if (err instanceof AppError) {

@@ -145,7 +145,20 @@ describe("validation and errors", () => {
     const res = await t.call("GET", "/api/does-not-exist");
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe("not_found");
-    expect((await t.call("DELETE", "/api/me")).status).toBe(404);
+  });
+
+  test("a served path asked with another method is 405 JSON with Allow", async () => {
+    for (const [method, path, allow] of [
+      ["DELETE", "/api/me", "GET, HEAD"],
+      ["TRACE", "/api/rooms", "GET, HEAD, POST"],
+      ["PUT", "/api/rooms/general/messages", "GET, HEAD, POST"],
+      ["GET", "/api/auth/login", "POST"],
+    ] as const) {
+      const res = await t.call(method, path);
+      expect(res.status).toBe(405);
+      expect(res.headers.get("allow")).toBe(allow);
+      expect(res.body.error.code).toBe("method_not_allowed");
+    }
   });
 
   test("health, readiness and draining", async () => {

@@ -13,7 +13,8 @@ import type { PasswordHasher } from "./password.ts";
 import type { Sessions } from "./session.ts";
 import type { Users } from "./users.ts";
 
-const Email = z.email().max(254).transform((v) => v.toLowerCase());
+// The HTML5 form's rule (what browsers accept), so the documented format and the check agree.
+const Email = z.email({ pattern: z.regexes.html5Email }).max(254).transform((v) => v.toLowerCase());
 const Password = z.string().min(8).max(256);
 const Username = z
   .string()

@@ -11,6 +11,7 @@ export type ErrorCode =
   | "conflict"
   | "payload_too_large"
   | "unsupported_media_type"
+  | "method_not_allowed"
   | "too_many_reactions"
   | "headers_too_large"
   | "rate_limited"

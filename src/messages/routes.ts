@@ -25,7 +25,7 @@ const HistoryQuery = z
     path: ["after"],
   });
 const SearchQuery = z.object({
-  q: Text().max(200).refine((s) => s.trim().length > 0, "must not be blank"),
+  q: Text().max(200).regex(/\S/, "must not be blank"),
   room: RoomKey.optional(),
 });
 const MessagePage = z.object({ data: z.array(Message), nextCursor: z.number().int().nullable() });

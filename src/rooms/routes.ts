@@ -53,7 +53,7 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     request: {
       body: jsonBody(
         z
-          .object({ name: Text().trim().min(1).max(100), slug: Slug.optional(), isPrivate: z.boolean().optional() })
+          .object({ name: Text().regex(/\S/, "must not be blank").trim().max(100), slug: Slug.optional(), isPrivate: z.boolean().optional() })
           .strict(),
       ),
     },

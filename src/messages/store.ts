@@ -32,7 +32,7 @@ export interface Page<T> {
 /** Per user, before RATE_LIMIT_MULTIPLIER. */
 export const SEND_LIMIT = { max: 30, windowSeconds: 10 };
 export const SEARCH_LIMIT = 50;
-/** Counter values of the scope a search reads at most (its bound), and how they are split over rooms. */
+/** Messages of the scope a search reads at most (its bound), and the rooms they are split over. */
 export const SEARCH_SCAN_MAX = 5_000;
 export const SEARCH_ROOMS_MAX = 50;
 
@@ -321,9 +321,10 @@ export function createMessages({ database, events, rooms, limiter, maxReactionsP
 
   /**
    * Full-text search, newest first. Without a room: the rooms I belong to; with one: any room I
-   * may read. Bounded: it reads the newest SEARCH_SCAN_MAX counter values of the room, or
-   * SEARCH_SCAN_MAX / SEARCH_ROOMS_MAX of each of my SEARCH_ROOMS_MAX busiest rooms, walking the
-   * (room_id, seq) index, so its cost grows neither with the history nor with how many match.
+   * may read. Bounded: it reads the room's newest SEARCH_SCAN_MAX messages, or the newest
+   * SEARCH_SCAN_MAX / SEARCH_ROOMS_MAX of each of my SEARCH_ROOMS_MAX busiest rooms (highest
+   * lastSeq), walking the (room_id, seq) index, so its cost grows neither with the history nor
+   * with how many messages match.
    */
   function searchQuery(userId: string, q: string, roomId?: string) {
     const scope = roomId
@@ -331,16 +332,16 @@ export function createMessages({ database, events, rooms, limiter, maxReactionsP
       : sql`select r.id, r.last_seq from ${roomTable} r join ${roomMembers} rm on rm.room_id = r.id and rm.user_id = ${userId}
           order by r.last_seq desc limit ${SEARCH_ROOMS_MAX}`;
     const depth = roomId ? SEARCH_SCAN_MAX : SEARCH_SCAN_MAX / SEARCH_ROOMS_MAX;
-    // `offset 0` keeps the range walk apart from the text match: the planner would otherwise
-    // take the GIN index for rarer words and read every match of the room's whole history.
+    // The inner limit keeps the walk apart from the text match: the planner would otherwise take
+    // the GIN index for rarer words and read every match in the room's whole history.
     return sql`with scope as (${scope})
       select hit.id from scope, lateral (
         select recent.id, recent.created_at from (
-          select m.id, m.created_at, m.seq, m.search from ${messages} m
-          where m.room_id = scope.id and m.seq > scope.last_seq - ${depth} and m.deleted_at is null
-          order by m.seq desc offset 0
+          select m.id, m.created_at, m.deleted_at, m.search from ${messages} m
+          where m.room_id = scope.id
+          order by m.seq desc limit ${depth}
         ) recent
-        where recent.search @@ websearch_to_tsquery('simple', ${q})
+        where recent.deleted_at is null and recent.search @@ websearch_to_tsquery('simple', ${q})
         limit ${SEARCH_LIMIT}
       ) hit
       order by hit.created_at desc, hit.id desc limit ${SEARCH_LIMIT}`;

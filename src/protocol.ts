@@ -46,10 +46,17 @@ export const Message = z.object({
 });
 export type Message = z.infer<typeof Message>;
 
-/** Postgres refuses U+0000 in text: every string that can reach a query is checked for it here. */
+/**
+ * Text that can reach Postgres: it refuses U+0000, and a lone surrogate (legal in a JS string,
+ * and in JSON as "\ud800") would be stored as U+FFFD, changing the text silently.
+ */
 const NO_NUL = /^[^\u0000]*$/;
 export const NO_NUL_MESSAGE = "must not contain NUL (U+0000)";
-export const Text = () => z.string().regex(NO_NUL, NO_NUL_MESSAGE);
+export const Text = () =>
+  z
+    .string()
+    .regex(NO_NUL, NO_NUL_MESSAGE)
+    .refine((s) => s.isWellFormed(), "must be well-formed Unicode (no lone surrogates)");
 
 export const Content = Text()
   .min(1, "must not be empty")

@@ -37,6 +37,18 @@ describe("NUL bytes", () => {
     });
   }
 
+  for (const [name, method, path, body] of [
+    ["send content", "POST", "/api/rooms/ROOM/messages", '{"content":"a\\ud800b","clientMsgId":"sur-1"}'],
+    ["room name", "POST", "/api/rooms", '{"name":"\\udc00"}'],
+    ["reaction emoji", "POST", "/api/messages/MSG/reactions", '{"emoji":"\\ud83d"}'],
+  ] as const) {
+    test(`${name} with a lone surrogate: 400, not stored as U+FFFD`, async () => {
+      const res = await t.call(method, path.replace("ROOM", room.id).replace("MSG", messageId), { token: user.token, body });
+      expect(res.status).toBe(400);
+      expect(res.body.error.details[0].message).toContain("surrogate");
+    });
+  }
+
   test("the room and message are untouched", async () => {
     const history = await t.call("GET", `/api/rooms/${room.id}/messages`, { token: user.token });
     expect(history.body.data.map((m: { content: string; reactions: unknown[] }) => [m.content, m.reactions.length])).toEqual([["hi", 0]]);

@@ -50,6 +50,7 @@ describe("environment", () => {
     WS_MAX_FRAME_BYTES: "10",
     WS_MAX_BUFFERED_BYTES: "1",
     WS_PER_MESSAGE_DEFLATE: "1",
+    PRESENCE_LIST_MAX: "0",
     NODE_ENV: "staging",
     TRUSTED_PROXIES: "127.0.0.1,caddy",
     MAX_REACTIONS_PER_MESSAGE: "0",

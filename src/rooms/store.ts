@@ -5,7 +5,7 @@ import { messages, roomMembers, rooms, users } from "../db/schema.ts";
 import { isUuid } from "../db/uuid.ts";
 import type { DomainEvents } from "../events.ts";
 import { conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
-import type { Room } from "../protocol.ts";
+import { Text, type Room } from "../protocol.ts";
 import { deriveSlug, DM_PREFIX, slugWithSuffix } from "./slug.ts";
 
 export type MemberRole = "owner" | "member";
@@ -37,9 +37,15 @@ const ROOM_NOT_FOUND = () => notFound("room");
 /** unreadCount stops counting here: 100 means "100 or more". */
 export const UNREAD_COUNT_MAX = 100;
 
-/** A uuid-shaped key is an id (slugs never look like one); anything else is a slug. */
-const byKey = (roomKey: string) =>
-  isUuid(roomKey) ? eq(rooms.id, roomKey.toLowerCase()) : eq(rooms.slug, roomKey.toLowerCase());
+/**
+ * A uuid-shaped key is an id (slugs never look like one); anything else is a slug. A key
+ * Postgres cannot take (a NUL byte) is the caller's mistake, whichever edge it came through: 400.
+ */
+function byKey(roomKey: string) {
+  const checked = Text().safeParse(roomKey);
+  if (!checked.success) throw invalid([{ field: "room", message: checked.error.issues.map((i) => i.message).join("; ") }]);
+  return isUuid(roomKey) ? eq(rooms.id, roomKey.toLowerCase()) : eq(rooms.slug, roomKey.toLowerCase());
+}
 
 /**
  * Private rooms do not occupy the public slug namespace, so a slug may name

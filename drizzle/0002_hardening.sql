@@ -8,4 +8,5 @@ ALTER TABLE "room_members" ALTER COLUMN "role" SET DEFAULT 'member'::"public"."m
 ALTER TABLE "room_members" ALTER COLUMN "role" SET DATA TYPE "public"."member_role" USING "role"::"public"."member_role";--> statement-breakpoint
 DROP INDEX "rooms_slug_key";--> statement-breakpoint
 CREATE UNIQUE INDEX "rooms_public_slug_key" ON "rooms" USING btree ("slug") WHERE not "rooms"."is_private";--> statement-breakpoint
+CREATE UNIQUE INDEX "rooms_private_slug_key" ON "rooms" USING btree ("slug","created_by") WHERE "rooms"."is_private";--> statement-breakpoint
 CREATE INDEX "rooms_slug_idx" ON "rooms" USING btree ("slug","created_at");

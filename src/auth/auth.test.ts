@@ -179,6 +179,13 @@ describe("validation and errors", () => {
     expect(Object.keys(res.body.paths)).toEqual(
       expect.arrayContaining(["/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me"]),
     );
+    // Every operation with a body documents 413 and 415; every one 429.
+    for (const [path, item] of Object.entries(res.body.paths as Record<string, Record<string, any>>)) {
+      for (const [method, op] of Object.entries(item)) {
+        expect({ path, method, has429: "429" in op.responses }).toEqual({ path, method, has429: true });
+        if (op.requestBody) expect({ path, method, documented: ["400", "413", "415"].every((s) => s in op.responses) }).toEqual({ path, method, documented: true });
+      }
+    }
   });
 
   test("metrics are exposed in Prometheus format", async () => {

@@ -77,6 +77,8 @@ export const rooms = pgTable(
   (t) => [
     // Public rooms share one slug namespace; private rooms do not occupy it (see rooms/README.md).
     uniqueIndex("rooms_public_slug_key").on(t.slug).where(sql`not ${t.isPrivate}`),
+    // One private room per slug and creator: a retried or racing create makes one room.
+    uniqueIndex("rooms_private_slug_key").on(t.slug, t.createdBy).where(sql`${t.isPrivate}`),
     index("rooms_slug_idx").on(t.slug, t.createdAt),
     uniqueIndex("rooms_dm_key_key").on(t.dmKey),
     index("rooms_public_idx").on(t.isPrivate, t.id),

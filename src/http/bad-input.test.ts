@@ -25,6 +25,7 @@ describe("NUL bytes", () => {
     ["path room key", "GET", "/api/rooms/%00", undefined],
     ["path room key (history)", "GET", "/api/rooms/general%00/messages", undefined],
     ["path room key (join)", "POST", "/api/rooms/%00x/join", undefined],
+    ["path room key (presence)", "GET", "/api/rooms/%00/presence", undefined],
     ["search q", "GET", "/api/search?q=a%00b", undefined],
     ["search room", "GET", "/api/search?q=hi&room=%00", undefined],
   ];

@@ -23,14 +23,16 @@ const SQLSTATE = /^[0-9A-Z]{5}$/;
  */
 export function describeError(err: unknown): { error: string; stack?: string } {
   const frames = err instanceof Error && err.stack ? err.stack.split("\n").filter((l) => /^\s+at /.test(l)).join("\n") : undefined;
+  let query = false;
   for (let e = err as Record<string, unknown> | undefined, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
     if (typeof e.code === "string" && SQLSTATE.test(e.code)) {
       const where = [e.routine, e.constraint_name ?? e.constraint].filter((v) => typeof v === "string").join(" ");
       return { error: `database error ${e.code}${where ? ` (${where})` : ""}`, stack: frames };
     }
-    if ("params" in e || "query" in e) return { error: "database query failed", stack: frames };
+    query ||= "params" in e || "query" in e;
     e = e.cause as Record<string, unknown> | undefined;
   }
+  if (query) return { error: "database query failed", stack: frames };
   const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   return { error: text.slice(0, 300), stack: frames };
 }

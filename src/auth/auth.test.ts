@@ -279,12 +279,18 @@ describe("across instances and limits", () => {
       const forged = [];
       for (let i = 0; i < 4; i++) forged.push((await login(plain, "127.0.0.1", `198.51.100.${i}`)).status);
       expect(forged).toEqual([401, 401, 401, 429]);
-      // Behind trusted proxies, each client is counted on its own; hops left of the client are the client's own words.
+      // Behind a trusted proxy, the hop it appended is the client; hops left of it are the client's own words.
       const statuses = [];
-      for (let i = 0; i < 4; i++) statuses.push((await login(proxied, "127.0.0.1", `1.2.3.${i}, 198.51.100.9, 10.1.2.3`)).status);
+      for (let i = 0; i < 4; i++) statuses.push((await login(proxied, "127.0.0.1", `1.2.3.${i}, 198.51.100.9`)).status);
       expect(statuses).toEqual([401, 401, 401, 429]);
+      // Another client behind the same proxy has a count of its own, from any trusted peer.
       expect((await login(proxied, "127.0.0.1", "198.51.100.10")).status).toBe(401);
       expect((await login(proxied, "::ffff:127.0.0.1", "198.51.100.10")).status).toBe(401);
+      expect((await login(proxied, "10.1.200.7", "198.51.100.10")).status).toBe(401);
+      // A peer outside the list is the client itself, whatever it forwards.
+      const direct = [];
+      for (let i = 0; i < 4; i++) direct.push((await login(proxied, "192.0.2.50", `198.51.100.${100 + i}`)).status);
+      expect(direct).toEqual([401, 401, 401, 429]);
     } finally {
       await Promise.all([plain.close(), proxied.close()]);
     }

@@ -19,9 +19,10 @@ function trustList(entries: string[]) {
 
 /**
  * Sets the caller's address for the limits. X-Forwarded-For is read only when
- * the peer is a trusted proxy (TRUSTED_PROXIES): walking from the right, the
- * first hop that is not a trusted proxy is the client; hops further left were
- * written by the client and are never believed.
+ * the peer is a trusted proxy (TRUSTED_PROXIES), and then only its last hop: the
+ * address our proxy (Caddy appends it) saw. Hops further left were written by
+ * the client. Not walking past trusted hops matters on a loopback cluster, where
+ * a local client has the proxy's own address.
  */
 export function clientAddress(trustedProxies: string[]): MiddlewareHandler<AppEnv> {
   const trusted = trustList(trustedProxies);
@@ -30,8 +31,8 @@ export function clientAddress(trustedProxies: string[]): MiddlewareHandler<AppEn
     let address = peer ?? "unknown";
     const forwarded = c.req.header("x-forwarded-for");
     if (peer && forwarded && trusted(peer)) {
-      const hops = forwarded.split(",").map((h) => h.trim()).filter(Boolean);
-      while (hops.length && trusted(address)) address = hops.pop()!;
+      const last = forwarded.split(",").map((h) => h.trim()).filter(Boolean).at(-1);
+      if (last) address = last;
     }
     c.set("clientIp", address);
     await next();

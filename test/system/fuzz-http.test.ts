@@ -3,7 +3,9 @@
 // Checks all of schemathesis's checks but two (see CHECKS_LEFT_OUT), and that
 // the server logged no error and still answers afterwards.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { startServer, type ServerProcess } from "../support/server-process.ts";
 import { signUp } from "../support/test-cluster.ts";
 import { createDatabase, serverEnv } from "../support/test-app.ts";
@@ -18,6 +20,7 @@ const MAX_EXAMPLES = "15";
 const CHECKS_LEFT_OUT = "positive_data_acceptance,ensure_resource_availability";
 
 let server: ServerProcess;
+const workDir = mkdtempSync(join(tmpdir(), "chat-schemathesis-"));
 
 beforeAll(async () => {
   const install = Bun.spawnSync(["bash", "scripts/ensure-tools.sh", "--fuzz"], { cwd: ROOT, stderr: "pipe" });
@@ -33,6 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  rmSync(workDir, { recursive: true, force: true });
 });
 
 async function schemathesis(token: string, filter: string[]) {
@@ -46,7 +50,8 @@ async function schemathesis(token: string, filter: string[]) {
       "--request-timeout", "10",
       ...filter,
     ],
-    { cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", SCHEMATHESIS_TELEMETRY: "false" } },
+    // Its caches (.hypothesis/, .schemathesis/) go to a throwaway directory, not the repo.
+    { cwd: workDir, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", SCHEMATHESIS_TELEMETRY: "false" } },
   );
   const timer = setTimeout(() => proc.kill(), 240_000);
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);

@@ -20,7 +20,11 @@ export const Room = z.object({
   createdAt: z.string(),
   memberCount: z.number().int(),
   lastSeq: z.number().int(),
-  unreadCount: z.number().int().optional(),
+  unreadCount: z
+    .number()
+    .int()
+    .optional()
+    .describe("members only: messages of others after my read marker, counted up to 100 (100 means 100 or more)"),
 });
 export type Room = z.infer<typeof Room>;
 

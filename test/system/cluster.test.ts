@@ -185,6 +185,10 @@ describe("cluster behind Caddy", () => {
         }
       }
     }
+    // Bun closing those connections counts against no instance either.
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) seen.add((await call(cluster.url, "GET", "/readyz")).body.instance);
+    expect([...seen].sort()).toEqual(["bun-1", "bun-2"]);
   });
 
   test("with one instance killed (-9), requests through Caddy still succeed; it rejoins after restart", async () => {

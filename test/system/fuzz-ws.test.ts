@@ -139,7 +139,8 @@ function frameMaker(random: () => number, socket: number) {
     if (roll < 0.84) return { text: pick(["{", "\u0000", '{"event":"ping"\u0000}', "\ud800", "[]", "null", "42", '"x"']), bad: true };
     if (roll < 0.88) return { text: JSON.stringify({ event: "ping", data: {}, ref: pick([{}, [], 1.5, "x".repeat(65)]) }), bad: true };
     if (roll < 0.92) return { text: new Uint8Array([0, 255, 1, 2]), bad: true };
-    // Over the limit in bytes though not in UTF-16 units: 3 bytes per €.
+    // Over the limit in bytes though not in UTF-16 units (3 bytes per €). A frame over the limit is
+    // not parsed, so its error carries no ref, whatever the frame holds.
     return { text: JSON.stringify({ event: "send_message", data: { roomId: "general", content: "€".repeat(12_000) }, ref }), bad: true };
   };
 }

@@ -1,7 +1,7 @@
 // Every server frame through the lean encoding (v2) and back means what its v1 frame means.
 import { describe, expect, test } from "bun:test";
 import { encodeFrame, serverFrames, type Message, type ServerData, type ServerEvent } from "./protocol.ts";
-import { chooseProtocol, createV2Decoder, encodeFrameV2 } from "./protocol-v2.ts";
+import { chooseProtocol, compactId, createV2Decoder, encodeFrameV2, expandId } from "./protocol-v2.ts";
 
 const ROOM = "0b6f2a52-2a7e-4d2c-9a43-2b8f6e0f1c11";
 const message: Message = {
@@ -80,7 +80,9 @@ describe("v2 encoding", () => {
 
   test("a new_message is a positional array with the room's alias, no nulls and the seq once", () => {
     const lean = encodeFrameV2("new_message", message, { seq: 42, room: 5 });
-    expect(JSON.parse(lean)).toEqual([1, 5, 42, message.id, message.author.id, "alice", message.content, "c-17", Date.parse(message.createdAt), message.sentAt]);
+    const created = Date.parse(message.createdAt);
+    expect(JSON.parse(lean)).toEqual([1, 5, 42, compactId(message.id), compactId(message.author.id), "alice", message.content, "c-17", created, message.sentAt! - created]);
+    expect(compactId(message.id)).toHaveLength(22);
     expect(lean).not.toContain("null");
     expect(lean).not.toContain(ROOM);
     const v1 = encodeFrame("new_message", message, { seq: 42 });
@@ -91,6 +93,26 @@ describe("v2 encoding", () => {
     const noSentAt = { ...message, sentAt: null, updatedSeq: 50 };
     const lean = JSON.parse(encodeFrameV2("message_updated", noSentAt, { seq: 50, room: 1 }));
     expect(lean.slice(-2)).toEqual([null, 50]);
+  });
+
+  test("compact ids: a UUID is 22 characters and comes back exactly; other ids pass through", () => {
+    for (let i = 0; i < 500; i++) {
+      const id = crypto.randomUUID();
+      expect(expandId(compactId(id))).toBe(id);
+    }
+    for (const id of ["00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"]) expect(expandId(compactId(id))).toBe(id);
+    for (const id of ["m1", "ABCDEF01-2345-6789-abcd-ef0123456789", "x".repeat(22), "=".repeat(22), "=".repeat(23), ""]) {
+      expect(expandId(compactId(id))).toBe(id);
+    }
+  });
+
+  test("sentAt: a distance from createdAt, a fractional one as a string, both exact", () => {
+    const decoder = createV2Decoder();
+    decoder.decode(encodeFrameV2("joined", { roomId: ROOM, slug: "s", lastSeq: 0 }, { alias: 1 }));
+    for (const sentAt of [0, 1764576000123, Number.MAX_SAFE_INTEGER, 1764576000123.25]) {
+      const m = { ...message, sentAt };
+      expect(decoder.decode(encodeFrameV2("new_message", m, { room: 1 })).data).toEqual(m);
+    }
   });
 
   test("a decoder refuses what is not a v2 frame, and an alias it was never given", () => {

@@ -43,12 +43,13 @@ const Nullable = <T extends z.ZodType>(t: T) => t.nullable().optional();
 /** [emoji, count, [userId…]] */
 const ReactionV2 = z.tuple([z.string(), Int, z.array(z.string())]);
 /**
- * [seq, id, authorId, authorUsername, content, clientMsgId, createdAt(ms), sentAt?, updatedSeq?,
- *  editedAt(ms)?, deletedAt(ms)?, reactions?]: trailing nulls and an empty reaction list left off.
+ * [seq, id*, authorId*, authorUsername, content, clientMsgId, createdAt(ms), sentAt − createdAt?,
+ *  updatedSeq?, editedAt(ms)?, deletedAt(ms)?, reactions?]: trailing nulls and an empty reaction
+ * list left off; * = compact id (compactId).
  */
 const MessageV2 = z.tuple(
   [Int, z.string(), z.string(), z.string(), z.string(), z.string(), Ms],
-  z.union([z.number(), z.null(), z.array(ReactionV2)]),
+  z.union([z.number(), z.string(), z.null(), z.array(ReactionV2)]),
 );
 
 /** The shape of every v2 frame, by its first element (the docs list them the same way). */
@@ -74,6 +75,53 @@ export const serverFramesV2 = {
   error: z.tuple([z.literal(9), z.string(), z.string()], Ref),
 } as const;
 
+// ---------- compact ids ----------
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const B64_INDEX = new Map([...B64].map((c, i) => [c, i]));
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A canonical (lowercase) UUID as its 16 bytes in base64url: 22 characters instead of 36.
+ * Any other id is sent as it is, with "=" in front when it could be read as a compact one.
+ */
+export function compactId(id: string): string {
+  if (!UUID.test(id)) return id.length === 22 || (id.length === 23 && id[0] === "=") ? `=${id}` : id;
+  const hex = id.replace(/-/g, "");
+  let out = "";
+  // 32 hex digits = 128 bits: 21 groups of 6 bits, then the last 2 bits.
+  let bits = 0;
+  let acc = 0;
+  for (let i = 0; i < 32; i++) {
+    acc = (acc << 4) | parseInt(hex[i]!, 16);
+    bits += 4;
+    if (bits >= 6) {
+      bits -= 6;
+      out += B64[(acc >> bits) & 63];
+    }
+  }
+  return out + B64[(acc << (6 - bits)) & 63];
+}
+
+/** The id `compactId` was made from. */
+export function expandId(s: string): string {
+  if (s.length !== 22) return s.length === 23 && s[0] === "=" ? s.slice(1) : s;
+  let hex = "";
+  let bits = 0;
+  let acc = 0;
+  for (let i = 0; i < 22; i++) {
+    const v = B64_INDEX.get(s[i]!);
+    if (v === undefined) throw new Error("not a compact id");
+    acc = ((acc << 6) | v) & 0xfff;
+    bits += 6;
+    while (bits >= 4 && hex.length < 32) {
+      bits -= 4;
+      hex += ((acc >> bits) & 15).toString(16);
+    }
+  }
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 // ---------- encoding (server) ----------
 
 const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
@@ -85,16 +133,22 @@ function trimEnd(a: unknown[]): unknown[] {
   return end === a.length ? a : a.slice(0, end);
 }
 
+/** sentAt as its distance from createdAt (a few ms, not 13 digits); a non-integer one as a string. */
+function sentAtField(sentAt: number | null, createdAt: number): number | string | null {
+  if (sentAt === null) return null;
+  return Number.isSafeInteger(sentAt) ? sentAt - createdAt : String(sentAt);
+}
+
 const messageTuple = (m: Message): unknown[] =>
   trimEnd([
     m.seq,
-    m.id,
-    m.author.id,
+    compactId(m.id),
+    compactId(m.author.id),
     m.author.username,
     m.content,
     m.clientMsgId,
     ms(m.createdAt),
-    m.sentAt,
+    sentAtField(m.sentAt, Date.parse(m.createdAt)),
     m.updatedSeq,
     ms(m.editedAt),
     ms(m.deletedAt),
@@ -166,14 +220,14 @@ function messageOf(t: unknown[], roomId: string): Message {
   const [seq, id, authorId, username, content, clientMsgId, createdAt, sentAt, updatedSeq, editedAt, deletedAt, reactions] =
     parsed as [number, string, string, string, string, string, number, ...unknown[]];
   return {
-    id,
+    id: expandId(id),
     roomId,
     seq,
     updatedSeq: (updatedSeq as number | null | undefined) ?? null,
-    author: { id: authorId, username },
+    author: { id: expandId(authorId), username },
     content,
     clientMsgId,
-    sentAt: (sentAt as number | null | undefined) ?? null,
+    sentAt: typeof sentAt === "number" ? createdAt + sentAt : typeof sentAt === "string" ? Number(sentAt) : null,
     createdAt: iso(createdAt)!,
     editedAt: iso(editedAt),
     deletedAt: iso(deletedAt),

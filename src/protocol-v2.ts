@@ -86,7 +86,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * Any other id is sent as it is, with "=" in front when it could be read as a compact one.
  */
 export function compactId(id: string): string {
-  if (!UUID.test(id)) return id.length === 22 || (id.length === 23 && id[0] === "=") ? `=${id}` : id;
+  if (!UUID.test(id)) return id.length === 22 || id[0] === "=" ? `=${id}` : id;
   const hex = id.replace(/-/g, "");
   let out = "";
   // 32 hex digits = 128 bits: 21 groups of 6 bits, then the last 2 bits.
@@ -105,7 +105,8 @@ export function compactId(id: string): string {
 
 /** The id `compactId` was made from. */
 export function expandId(s: string): string {
-  if (s.length !== 22) return s.length === 23 && s[0] === "=" ? s.slice(1) : s;
+  if (s[0] === "=") return s.slice(1);
+  if (s.length !== 22) return s;
   let hex = "";
   let bits = 0;
   let acc = 0;

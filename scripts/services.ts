@@ -86,8 +86,10 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
       await stopPostgres(service.process, data);
       service.process = await started(spawn());
     },
-    freeze: async () => signalTree(await postmasterPid(data), "SIGSTOP"),
-    thaw: async () => signalTree(await postmasterPid(data), "SIGCONT"),
+    // From our child down: under runuser, runuser stops itself when its child stops, and must be
+    // continued too, or it never reaps the server.
+    freeze: () => signalTree(service.process.pid, "SIGSTOP"),
+    thaw: () => signalTree(service.process.pid, "SIGCONT"),
   };
   return service;
 }

@@ -58,6 +58,9 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
     max: opts.poolSize,
     onnotice: () => {},
     connect_timeout,
+    // postgres.js waits up to 20 s between attempts after repeated failures: an instance would
+    // stay unready that long after Postgres is back. Half a second at most.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
     // The server's own limit frees a connection held by a slow statement; the client's deadline
     // (withDeadline) also covers a server that is frozen and cannot enforce anything.
     connection: { statement_timeout: statementTimeoutMs },

@@ -86,10 +86,14 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
       await stopPostgres(service.process, data);
       service.process = await started(spawn());
     },
-    // From our child down: under runuser, runuser stops itself when its child stops, and must be
-    // continued too, or it never reaps the server.
-    freeze: () => signalTree(service.process.pid, "SIGSTOP"),
-    thaw: () => signalTree(service.process.pid, "SIGCONT"),
+    freeze: async () => signalTree(await postmasterPid(data), "SIGSTOP"),
+    // Under runuser, runuser stops itself when its child stops, and never reaps the server unless
+    // it is continued too: after the server, so it does not see a stopped child and stop again.
+    async thaw() {
+      await signalTree(await postmasterPid(data), "SIGCONT");
+      await Bun.sleep(50);
+      service.process.kill("SIGCONT");
+    },
   };
   return service;
 }

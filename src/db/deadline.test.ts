@@ -82,7 +82,7 @@ describe("database deadlines", () => {
   test("stopped: queries fail fast as unavailable, and work again after a restart", async () => {
     await server.stop();
     const { error, ms } = await settle(() => database.queryRows("select 1", []));
-    expect(isDatabaseUnavailable(error)).toBe(true);
+    if (!isDatabaseUnavailable(error)) throw new Error(`not classified as unavailable: ${String(error)} ${(error as any)?.code}`);
     expect(ms).toBeLessThan(DEADLINE_MS + 300);
     await server.restart();
     const deadline = Date.now() + 5_000;

@@ -30,7 +30,7 @@ export interface Database {
 export const MIGRATIONS_DIR = resolve(import.meta.dir, "../../drizzle");
 
 // Any fixed 64-bit number, shared by every instance of this app.
-const MIGRATION_LOCK_KEY = 7_305_182_240_915_123n;
+export const MIGRATION_LOCK_KEY = 7_305_182_240_915_123n;
 
 export interface DatabaseOptions {
   url?: string;

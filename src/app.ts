@@ -16,8 +16,10 @@ import { createReadiness } from "./http/readiness.ts";
 import { createRouter } from "./http/router.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics/registry.ts";
-import type { RedisStates } from "./redis/connections.ts";
+import { isRedisUnavailable, type RedisStates } from "./redis/connections.ts";
 import { messageRoutes } from "./messages/routes.ts";
+import { presenceRoutes } from "./presence/routes.ts";
+import type { PresenceStore } from "./presence/store.ts";
 import { roomRoutes } from "./rooms/routes.ts";
 
 export interface AppState {
@@ -35,6 +37,7 @@ export interface AppDeps {
   database: Database;
   cache: Cache;
   bus: Bus;
+  presence: PresenceStore;
   /** The Redis connections' states, for /readyz and its gauge; undefined when in-process. */
   redisStates?: () => RedisStates;
   /** After-commit facts of this process (see events.ts). */
@@ -122,11 +125,12 @@ export function createApp(deps: AppDeps) {
   app.route("/api", meRoutes(sessions));
   app.route("/api", roomRoutes({ sessions, rooms }));
   app.route("/api", messageRoutes({ sessions, messages }));
+  app.route("/api", presenceRoutes({ sessions, rooms, presence: deps.presence }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc("/api/openapi.json", {
     openapi: "3.0.3",
-    info: { title: "Chat API", version: "1.0.0", description: "See DESIGN.md for the WebSocket protocol at /ws." },
+    info: { title: "Chat API", version: "1.0.0", description: "The WebSocket protocol at /ws is described in docs/protocol.md of the repository." },
   });
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
@@ -147,6 +151,11 @@ export function createApp(deps: AppDeps) {
         log.warn("database unavailable (logged at most once a second)", { path: c.req.path, error: String(err) });
       }
       return c.json(errorBody("unavailable", "the database is not answering: try again shortly"), 503);
+    }
+    if (isRedisUnavailable(err)) {
+      // Only what cannot go on without Redis gets here (limits and caches fail open).
+      c.header("Retry-After", "1");
+      return c.json(errorBody("unavailable", "a store is not answering: try again shortly"), 503);
     }
     if (err instanceof HTTPException && err.status < 500) {
       const code = err.message.startsWith("Malformed JSON") ? "invalid_json" : (STATUS_CODES[err.status] ?? "invalid_request");

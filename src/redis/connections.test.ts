@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
 import { startRedis, type RestartableService } from "../../scripts/services.ts";
-import { openRedis, untilReady, type RedisConnections } from "./connections.ts";
+import { isRedisUnavailable, openRedis, untilReady, type RedisConnections } from "./connections.ts";
 
 const TIMEOUT_MS = 100;
 let dir: string;
@@ -52,6 +52,7 @@ describe("Redis connections", () => {
     const key = `backlog:${Date.now()}`;
     await redis.commands.del(key);
     await server.freeze();
+    expect(isRedisUnavailable(await redis.commands.get(key).catch((err) => err))).toBe(true);
     const results: { ok: boolean; ms: number }[] = [];
     // 3 s of a client incrementing a counter every 30 ms (100 commands), as rate limiting does.
     for (let i = 0; i < 100; i++) {
@@ -79,6 +80,7 @@ describe("Redis connections", () => {
     expect(result.ok).toBe(false);
     expect(result.ms).toBeLessThan(50);
     expect(redis.states()).toEqual({ commands: "down", subscriber: "down" });
+    expect(isRedisUnavailable(await redis.commands.get("anything").catch((err) => err))).toBe(true);
     server = await startRedis(dir, server.port);
     await waitFor(() => redis.states().commands === "up" && redis.states().subscriber === "up", 5_000);
     expect(await redis.commands.set("back", "1")).toBe("OK");

@@ -88,3 +88,11 @@ export async function untilReady(redis: Redis, timeoutMs: number): Promise<void>
   if (redis.status === "ready") return;
   await Promise.race([new Promise((resolve) => redis.once("ready", resolve)), Bun.sleep(timeoutMs)]);
 }
+
+// What ioredis throws when Redis is away or silent (timeout, no offline queue, closed, retries spent).
+const UNAVAILABLE = /^(Command timed out|Stream isn't writeable|Connection is closed|Reached the max retries per request limit)/;
+
+/** A Redis error that means "try again soon" (the caller answers 503), not a bug. */
+export function isRedisUnavailable(err: unknown): boolean {
+  return err instanceof Error && UNAVAILABLE.test(err.message);
+}

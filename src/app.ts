@@ -130,7 +130,14 @@ export function createApp(deps: AppDeps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc("/api/openapi.json", {
     openapi: "3.0.3",
-    info: { title: "Chat API", version: "1.0.0", description: "The WebSocket protocol at /ws is described in docs/protocol.md of the repository." },
+    info: {
+      title: "Chat API",
+      version: "1.0.0",
+      description:
+        "The WebSocket protocol at /ws is described in docs/protocol.md of the repository. Any endpoint may answer " +
+        "503 {error: {code: \"unavailable\"}} with Retry-After: 1 while the instance starts or drains, or when a store " +
+        "does not answer in time (DB_STATEMENT_TIMEOUT_MS).",
+    },
   });
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));

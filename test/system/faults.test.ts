@@ -16,8 +16,8 @@ import { ChatClient } from "../support/ws-client.ts";
 import { newAccount } from "../support/test-app.ts";
 
 const FAULT_MS = 4_000;
-/** Redis commands give up after 250 ms; a request makes a few of them, on a busy shared machine. */
-const REDIS_FAULT_WORST_MS = 1_500;
+/** Redis commands give up after 250 ms and a request makes two or three; the rest is a busy shared machine (load 20+). */
+const REDIS_FAULT_WORST_MS = 2_000;
 /** DB_STATEMENT_TIMEOUT_MS (2 s) or Caddy's 1 s retry window, plus scheduling slack. */
 const POSTGRES_FAULT_WORST_MS = 3_500;
 

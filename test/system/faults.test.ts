@@ -30,6 +30,9 @@ let prober: { email: string; password: string; token: string };
 const senders: ChatClient[] = [];
 /** From lifting a fault until both instances are ready with Redis up again, per fault. */
 const recovery = new Map<string, number>();
+/** When each WebSocket message was first sent, by clientMsgId; and when each fault was on. */
+const sentAt = new Map<string, number>();
+const faultWindow = new Map<string, { from: number; to: number }>();
 const receivers: ChatClient[] = [];
 
 interface Sample {
@@ -73,7 +76,7 @@ async function timed(kind: Sample["kind"], work: () => Promise<{ status: number;
   try {
     const { status, body } = await work();
     const ms = performance.now() - started;
-    return { kind, ms, status, ok: status < 400, code: body?.error?.code };
+    return { kind, ms, status, ok: status > 0 && status < 400, code: body?.error?.code };
   } catch {
     return { kind, ms: performance.now() - started, status: 0, ok: false };
   }
@@ -133,6 +136,7 @@ function wsTraffic(tag: string) {
   let stopped = false;
   const runs = senders.map(async (s, i) => {
     for (let j = 0; !stopped; j++) {
+      sentAt.set(`${tag}-s${i}-${j}`, Date.now());
       s.sendReliably(roomId, `${tag} s${i} m${j}`, `${tag}-s${i}-${j}`);
       await Bun.sleep(200);
     }
@@ -198,6 +202,22 @@ async function expectNothingLost(label: string) {
   return { messages: seqs.length, lost, catchUpMs: performance.now() - started };
 }
 
+/** For messages sent while the fault was on: server time of the first message_ack minus the first try. */
+function ackLatencies(label: string): number[] {
+  const { from, to } = faultWindow.get(label)!;
+  const seen = new Set<string>();
+  const out: number[] = [];
+  for (const s of senders) {
+    for (const f of s.frames) {
+      if (f.event !== "message_ack" || seen.has(f.data.clientMsgId)) continue;
+      seen.add(f.data.clientMsgId);
+      const at = sentAt.get(f.data.clientMsgId);
+      if (at !== undefined && at >= from && at <= to) out.push(f.timestamp - at);
+    }
+  }
+  return out;
+}
+
 function summarize(label: string, samples: Sample[], result: { messages: number; lost: number; catchUpMs: number }) {
   const worst = Math.max(...samples.map((s) => s.ms));
   const errors = samples.filter((s) => !s.ok);
@@ -205,13 +225,15 @@ function summarize(label: string, samples: Sample[], result: { messages: number;
     const of = samples.filter((s) => s.kind === kind);
     return `${kind} ${of.length} (worst ${Math.round(Math.max(0, ...of.map((s) => s.ms)))} ms, ${of.filter((s) => !s.ok).length} err)`;
   };
+  const acks = ackLatencies(label);
   console.log(
     `[faults] ${label}: ${samples.length} requests, worst ${Math.round(worst)} ms, ${errors.length} errors` +
       ` [${(["send", "me", "login", "ws"] as const).map(byKind).join("; ")}];` +
+      ` ${acks.length} socket sends acked (worst ${Math.round(Math.max(0, ...acks))} ms after the first try);` +
       ` ${result.messages} messages in the room, ${result.lost} lost;` +
       ` ready again ${Math.round(recovery.get(label) ?? NaN)} ms after, every receiver caught up ${Math.round(result.catchUpMs)} ms later`,
   );
-  return { worst, errors };
+  return { worst, errors, acks };
 }
 
 /** Runs traffic, applies the fault for FAULT_MS, lifts it, and returns the probe's samples taken during the fault. */
@@ -219,11 +241,13 @@ async function during(label: string, apply: () => Promise<void>, lift: () => Pro
   const stopWs = wsTraffic(label.replace(/\W+/g, "-"));
   await Bun.sleep(500);
   const p = probe();
+  const from = Date.now();
   await apply();
   await Bun.sleep(FAULT_MS / 2);
   await midway?.();
   await Bun.sleep(FAULT_MS / 2);
   const samples = await p.stop();
+  faultWindow.set(label, { from, to: Date.now() });
   await lift();
   const lifted = performance.now();
   await Bun.sleep(500);
@@ -298,7 +322,10 @@ describe("store faults through Caddy", () => {
       },
     );
     const result = await expectNothingLost("redis frozen");
-    const { worst, errors } = summarize("redis frozen", samples, result);
+    const { worst, errors, acks } = summarize("redis frozen", samples, result);
+    // Every socket send of the fault was acknowledged, fast (nothing needed a second try).
+    expect(acks.length).toBeGreaterThanOrEqual(senders.length * (FAULT_MS / 200) - 4);
+    expect(Math.max(...acks)).toBeLessThan(REDIS_FAULT_WORST_MS);
     expect(seen.map((s) => s.status)).toEqual([200, 200]);
     for (const s of seen) {
       expect(s.commands).not.toBe("up");
@@ -326,7 +353,9 @@ describe("store faults through Caddy", () => {
       },
     );
     const result = await expectNothingLost("redis down");
-    const { worst, errors } = summarize("redis down", samples, result);
+    const { worst, errors, acks } = summarize("redis down", samples, result);
+    expect(acks.length).toBeGreaterThanOrEqual(senders.length * (FAULT_MS / 200) - 4);
+    expect(Math.max(...acks)).toBeLessThan(REDIS_FAULT_WORST_MS);
     expect(errors).toEqual([]);
     expect(worst).toBeLessThan(REDIS_FAULT_WORST_MS);
     expect(rateLimitedFrames()).toBe(0);

@@ -67,12 +67,23 @@ test("SIGTERM: /readyz 503 first, requests served for 2 intervals, then 503 JSON
   const polls = Promise.all([poll("/readyz"), poll("/api/me", auth), poll("/healthz"), poll("/api/auth/login", login, 100)]);
   await Bun.sleep(200);
 
+  const once = (path: string, init: RequestInit) => {
+    const startedAt = Date.now();
+    return fetch(`${server!.url}${path}`, { ...init, signal: AbortSignal.timeout(10_000) })
+      .then(async (res) => {
+        seen.push({ path, startedAt, at: Date.now(), status: res.status });
+        await res.body?.cancel();
+      })
+      .catch(() => void seen.push({ path, startedAt, at: Date.now(), status: 0 }));
+  };
   const sigtermAt = Date.now();
+  // Just before the refusal, a burst of logins (argon2id, two cores): some are still running when it starts.
+  const burst = Bun.sleep(2 * INTERVAL_MS - 100).then(() => Promise.all(Array.from({ length: 10 }, () => once("/api/auth/login", login))));
   const exit = server.stop("SIGTERM");
   const code = await exit;
   await closed;
   polling = false;
-  await polls;
+  await Promise.all([polls, burst]);
 
   expect(code).toBe(0);
   expect(socket.closed?.code).toBe(1012);

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { DataDirLockedError } from "./db/data-dir-lock.ts";
 import { EnvError, loadEnv, type Env } from "./env.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, describeError } from "./log.ts";
 import { startChatServer, type ChatServer } from "./server.ts";
 import { openStores, type Stores } from "./stores.ts";
 
@@ -22,7 +22,7 @@ try {
 const instanceId = env.INSTANCE_ID ?? `${hostname()}-${process.pid}`;
 const log = createLogger(env.LOG_LEVEL, { instance: instanceId });
 // A promise nobody awaited must not take every client of this instance down with it.
-process.on("unhandledRejection", (reason) => log.error("unhandled rejection", { error: String(reason) }));
+process.on("unhandledRejection", (reason) => log.error("unhandled rejection", describeError(reason)));
 
 // Registered before anything slow (opening PGlite, waiting for Redis, migrating): a SIGTERM at
 // any point stops the process cleanly.
@@ -36,7 +36,7 @@ async function shutdown(signal: string) {
   // Once the stores are open (a SIGTERM before that is handled right after they open).
   if (!stores) return;
   await chat?.drain();
-  await stores.close().catch((err) => log.error("closing stores failed", { error: String(err) }));
+  await stores.close().catch((err) => log.error("closing stores failed", describeError(err)));
   log.info("stopped");
   process.exit(0);
 }

@@ -4,7 +4,7 @@ import { SESSION_COOKIE } from "../auth/middleware.ts";
 import type { Sessions } from "../auth/session.ts";
 import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { AppError, errorBody } from "../http/errors.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 import { encodeFrame, parseClientFrame, type ClientFrame } from "../protocol.ts";
 import type { FrameContext, FrameHandlers, Socket, SocketData } from "../socket-context.ts";
 import type { Hub } from "./hub.ts";
@@ -86,7 +86,7 @@ export function createRealtime(opts: RealtimeOptions) {
       if (ws.readyState !== 1) return;
       if (err instanceof AppError) return sendError(ws, err.code, err.message, ref);
       if (isDatabaseUnavailable(err)) return sendError(ws, "unavailable", "the database is not answering: try again shortly", ref);
-      log.error("frame handler failed", { event: parsed.event, error: String(err), stack: (err as Error)?.stack });
+      log.error("frame handler failed", { event: parsed.event, ...describeError(err) });
       sendError(ws, "internal", "internal error", ref);
     }
   }
@@ -104,7 +104,8 @@ export function createRealtime(opts: RealtimeOptions) {
     },
     message(ws, message) {
       if (typeof message !== "string") return sendError(ws, "invalid_frame", "send text frames");
-      if (message.length > opts.maxFrameBytes) {
+      // Bytes, not UTF-16 units: a character may take up to 3 bytes (4 for a pair, which is 2 units).
+      if (message.length * 3 > opts.maxFrameBytes && Buffer.byteLength(message, "utf8") > opts.maxFrameBytes) {
         return sendError(ws, "too_large", `frame over ${opts.maxFrameBytes} bytes`);
       }
       const parsed = parseClientFrame(message);

@@ -203,7 +203,8 @@ function percentile(hist: Map<number, number>, total: number, p: number) {
 
 async function runOne(cluster: Cluster, dir: string, n: number, durationMs: number, procs: number) {
   const log = (msg: string) => process.stderr.write(`[bench N=${n}] ${msg}\n`);
-  const database = await openDatabase({ url: cluster.databaseUrl, dataDir: dir, poolSize: 8 });
+  // Bulk set-up, not requests: no request-sized statement deadline.
+  const database = await openDatabase({ url: cluster.databaseUrl, dataDir: dir, poolSize: 8, statementTimeoutMs: 600_000 });
   const tag = Date.now().toString(36);
   let accounts: { id: string; token: string }[];
   try {

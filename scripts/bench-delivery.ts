@@ -1,7 +1,7 @@
 // Real-time delivery across instances, measured end to end with real processes:
 //   bun run bench:delivery [--clients 200] [--rooms 10] [--rate 200] [--duration 10]
 //                          [--instances 2] [--users N] [--senders N] [--client-procs 1] [--caddy] [--json]
-//                          [--protocol v1|v2]
+//                          [--protocol v1|v2] [--cpu-prof DIR]
 // Starts throwaway Postgres + Redis and N instances (RATE_LIMIT_MULTIPLIER=1000),
 // registers users over HTTP, creates rooms, then K client processes (this script
 // in worker mode) open the WebSockets (spread over the instances and rooms, or all
@@ -10,7 +10,8 @@
 // and checks its room's envelope `seq`: increasing, with no gap or duplicate.
 // --protocol v2 asks for the lean encoding (Sec-WebSocket-Protocol: chat.v2); the
 // report gives the bytes received per delivered message either way (frame payloads
-// plus the WebSocket frame headers, counted by the clients).
+// plus the WebSocket frame headers, counted by the clients). --cpu-prof DIR runs the
+// instances under `bun --cpu-prof` (a .cpuprofile and a .md summary each, in DIR).
 // A benchmark, not a test: it prints numbers and exits 0 unless something broke.
 // Loopback only; every phase has a deadline.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -34,6 +35,7 @@ const { values: flags } = parseArgs({
     caddy: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     protocol: { type: "string", default: "v1" },
+    "cpu-prof": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
     // Internal: worker mode.
     worker: { type: "string" },
@@ -425,7 +427,8 @@ async function runBench() {
   if (flags.help) {
     console.log(
       "bun run bench:delivery [--clients 200] [--rooms 10] [--rate 200] [--duration 10] [--instances 2]\n" +
-        "                       [--users N] [--senders N] [--client-procs 1] [--caddy] [--json] [--protocol v1|v2]",
+        "                       [--users N] [--senders N] [--client-procs 1] [--caddy] [--json] [--protocol v1|v2]\n" +
+          "                       [--cpu-prof DIR]",
     );
     return;
   }
@@ -465,7 +468,13 @@ async function runBench() {
       instances,
       caddy: flags.caddy,
       // Clients share users (--users): lift the per-user socket cap for the benchmark.
-      env: { RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn", WS_MAX_SOCKETS_PER_USER: "10000" },
+      env: {
+        RATE_LIMIT_MULTIPLIER: "1000",
+        LOG_LEVEL: "warn",
+        WS_MAX_SOCKETS_PER_USER: "10000",
+        // Bun reads its own flags from BUN_OPTIONS; the profile is written when the instance exits.
+        ...(flags["cpu-prof"] ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-md --cpu-prof-dir=${flags["cpu-prof"]}` } : {}),
+      },
     });
     const c = cluster;
     const httpUrls = c.instances.map((i) => i.url);

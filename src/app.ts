@@ -113,8 +113,8 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route("/api", meRoutes(sessions));
-  app.route("/api", roomRoutes({ sessions, rooms }));
-  app.route("/api", messageRoutes({ sessions, messages }));
+  app.route("/api", roomRoutes({ sessions, rooms, limiter }));
+  app.route("/api", messageRoutes({ sessions, messages, limiter }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc("/api/openapi.json", {

@@ -5,15 +5,29 @@ import type { Cache } from "./cache/cache.ts";
 import type { Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
 import type { DomainEvents } from "./events.ts";
-import { createRateLimiter } from "./http/rate-limit.ts";
 import { createMessages } from "./messages/store.ts";
+import { createRateLimiter } from "./rate-limit/limiter.ts";
+import { limitTable } from "./rate-limit/limits.ts";
+import type { BucketStore } from "./rate-limit/bucket.ts";
 import { createRooms } from "./rooms/store.ts";
 
 /** The capabilities' stores, made once per instance and shared by HTTP routes and WebSocket handlers. */
-export function createCapabilities(deps: { env: Env; database: Database; cache: Cache; events: DomainEvents }) {
+export function createCapabilities(deps: {
+  env: Env;
+  database: Database;
+  cache: Cache;
+  events: DomainEvents;
+  buckets?: BucketStore;
+  onLimiterFallback?: (err: unknown) => void;
+}) {
   const { env, database, cache, events } = deps;
   const { db } = database;
-  const limiter = createRateLimiter(cache, env.RATE_LIMIT_MULTIPLIER);
+  const limiter = createRateLimiter({
+    table: limitTable(env.RATE_LIMITS, env.RATE_LIMIT_MULTIPLIER),
+    shared: deps.buckets,
+    sharedTimeoutMs: env.RATE_LIMIT_REDIS_TIMEOUT_MS,
+    onFallback: deps.onLimiterFallback,
+  });
   const rooms = createRooms(db, events);
   return {
     limiter,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RateLimitsOverride } from "./rate-limit/limits.ts";
 
 // The one reader of process.env. Everything else receives an `Env` value.
 
@@ -43,6 +44,10 @@ const envSchema = z.object({
     .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^\s/,]+)$/, "each entry is * or an origin like https://chat.example"))),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
+  // "kind=max/windowSeconds,…": rows of the limit table in src/rate-limit/limits.ts to change.
+  RATE_LIMITS: RateLimitsOverride,
+  // A Redis bucket that does not answer within this is replaced by this process's own.
+  RATE_LIMIT_REDIS_TIMEOUT_MS: int(250, 10, 10_000),
   DB_POOL_SIZE: int(10, 1, 500),
   // OWASP's floor for argon2id: 19 MiB of memory, 2 iterations.
   PASSWORD_MEMORY_KIB: int(19_456, 19_456, 1_048_576),

@@ -7,6 +7,8 @@ import { createRedisCache } from "./cache/cache-redis.ts";
 import type { Cache } from "./cache/cache.ts";
 import { openDatabase, type Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
+import { createRedisBuckets } from "./rate-limit/buckets-redis.ts";
+import type { BucketStore } from "./rate-limit/bucket.ts";
 import { createRedisPresence } from "./presence/store-redis.ts";
 import { createMemoryPresence, type PresenceStore } from "./presence/store.ts";
 
@@ -15,6 +17,8 @@ export interface Stores {
   cache: Cache;
   bus: Bus;
   presence: PresenceStore;
+  /** Rate-limit buckets shared by every instance; undefined without Redis (the limiter keeps its own). */
+  buckets?: BucketStore;
   close(): Promise<void>;
 }
 
@@ -70,6 +74,7 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
     cache,
     bus,
     presence: createRedisPresence(commands, opts.instanceId ?? "instance", prefix),
+    buckets: createRedisBuckets(commands, prefix),
     async close() {
       await bus.close();
       subscriber.disconnect();

@@ -4,6 +4,9 @@ import type { Sessions } from "../auth/session.ts";
 import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
+import type { RateLimiter } from "../rate-limit/limiter.ts";
+import type { LimitKind } from "../rate-limit/limits.ts";
+import { limitPerUser } from "../rate-limit/middleware.ts";
 import { ClientMsgId, Content, Message } from "../protocol.ts";
 import { Emoji } from "./emoji.ts";
 import type { Messages } from "./store.ts";
@@ -33,11 +36,17 @@ const MessagePage = z.object({ data: z.array(Message), nextCursor: z.number().in
 export interface MessageRouteDeps {
   sessions: Sessions;
   messages: Messages;
+  limiter: RateLimiter;
 }
 
-export function messageRoutes({ sessions, messages }: MessageRouteDeps) {
+export function messageRoutes({ sessions, messages, limiter }: MessageRouteDeps) {
   const secured = { middleware: [requireAuth(sessions)], security: [{ bearer: [] }], tags: ["messages"] };
-  const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse };
+  // Sends are limited inside the store (WebSocket sends take the same bucket); the rest here.
+  const limited = (kind: LimitKind) => ({
+    ...secured,
+    middleware: [requireAuth(sessions), limitPerUser(limiter, kind)],
+  });
+  const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse };
 
   const history = createRoute({
     ...secured,
@@ -61,33 +70,32 @@ export function messageRoutes({ sessions, messages }: MessageRouteDeps) {
       201: jsonResponse(Message, "Sent"),
       200: jsonResponse(Message, "This clientMsgId was sent before: the original"),
       403: ErrorResponse,
-      429: ErrorResponse,
       ...errors,
     },
   });
   const edit = createRoute({
-    ...secured,
+    ...limited("edit"),
     method: "patch",
     path: "/messages/{id}",
     request: { params: MessageParams, body: jsonBody(z.object({ content: Content }).strict()) },
     responses: { 200: jsonResponse(Message, "Edited"), 403: ErrorResponse, 409: ErrorResponse, ...errors },
   });
   const remove = createRoute({
-    ...secured,
+    ...limited("delete"),
     method: "delete",
     path: "/messages/{id}",
     request: { params: MessageParams },
     responses: { 200: jsonResponse(Message, "The tombstone: content empty, deletedAt set, reactions cleared"), 403: ErrorResponse, ...errors },
   });
   const react = createRoute({
-    ...secured,
+    ...limited("reaction"),
     method: "post",
     path: "/messages/{id}/reactions",
     request: { params: MessageParams, body: jsonBody(z.object({ emoji: Emoji }).strict()) },
     responses: { 200: jsonResponse(Message, "The caller's reaction toggled"), 403: ErrorResponse, 409: ErrorResponse, ...errors },
   });
   const search = createRoute({
-    ...secured,
+    ...limited("search"),
     method: "get",
     path: "/search",
     request: { query: SearchQuery },

@@ -5,6 +5,9 @@ import { decodeIdCursor, encodeIdCursor } from "../http/cursor.ts";
 import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
+import type { RateLimiter } from "../rate-limit/limiter.ts";
+import type { LimitKind } from "../rate-limit/limits.ts";
+import { limitPerUser } from "../rate-limit/middleware.ts";
 import { Room } from "../protocol.ts";
 import { Slug } from "./slug.ts";
 import type { Rooms } from "./store.ts";
@@ -30,10 +33,17 @@ const MEMBERS_PAGE = { max: 500, default: 100 };
 export interface RoomRouteDeps {
   sessions: Sessions;
   rooms: Rooms;
+  limiter: RateLimiter;
 }
 
-export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
+export function roomRoutes({ sessions, rooms, limiter }: RoomRouteDeps) {
   const secured = { middleware: [requireAuth(sessions)], security: [{ bearer: [] }], tags: ["rooms"] };
+  // A mutation: signed in, then one request from the user's bucket of that kind (429 past it).
+  const limited = (kind: LimitKind) => ({
+    ...secured,
+    middleware: [requireAuth(sessions), limitPerUser(limiter, kind)],
+  });
+  const limitedErrors = { 429: ErrorResponse };
   const authErrors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse };
 
   const list = createRoute({
@@ -47,7 +57,7 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     },
   });
   const create = createRoute({
-    ...secured,
+    ...limited("room_create"),
     method: "post",
     path: "/rooms",
     request: {
@@ -57,7 +67,7 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
           .strict(),
       ),
     },
-    responses: { 201: jsonResponse(Room, "Created; the caller is its owner"), 409: ErrorResponse, ...authErrors },
+    responses: { 201: jsonResponse(Room, "Created; the caller is its owner"), 409: ErrorResponse, ...limitedErrors, ...authErrors },
   });
   const get = createRoute({
     ...secured,
@@ -67,18 +77,18 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     responses: { 200: jsonResponse(Room, "The room"), ...authErrors },
   });
   const join = createRoute({
-    ...secured,
+    ...limited("room_join"),
     method: "post",
     path: "/rooms/{room}/join",
     request: { params: RoomParams },
-    responses: { 200: jsonResponse(Room, "Member now (public rooms; private ones only for members)"), ...authErrors },
+    responses: { 200: jsonResponse(Room, "Member now (public rooms; private ones only for members)"), ...limitedErrors, ...authErrors },
   });
   const leave = createRoute({
-    ...secured,
+    ...limited("member_change"),
     method: "post",
     path: "/rooms/{room}/leave",
     request: { params: RoomParams },
-    responses: { 204: { description: "No longer a member" }, ...authErrors },
+    responses: { 204: { description: "No longer a member" }, ...limitedErrors, ...authErrors },
   });
   const members = createRoute({
     ...secured,
@@ -88,7 +98,7 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     responses: { 200: jsonResponse(z.object({ data: z.array(Member), nextCursor: z.string().nullable() }), "Members by user id"), ...authErrors },
   });
   const addMember = createRoute({
-    ...secured,
+    ...limited("member_change"),
     method: "post",
     path: "/rooms/{room}/members",
     request: { params: RoomParams, body: jsonBody(UserIdBody) },
@@ -96,25 +106,26 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
       201: jsonResponse(Member, "Added"),
       200: jsonResponse(Member, "Was a member already"),
       403: ErrorResponse,
+      ...limitedErrors,
       ...authErrors,
     },
   });
   const removeMember = createRoute({
-    ...secured,
+    ...limited("member_change"),
     method: "delete",
     path: "/rooms/{room}/members/{userId}",
     request: { params: RoomParams.extend({ userId: z.string() }) },
-    responses: { 204: { description: "Removed" }, 403: ErrorResponse, ...authErrors },
+    responses: { 204: { description: "Removed" }, 403: ErrorResponse, ...limitedErrors, ...authErrors },
   });
   const read = createRoute({
-    ...secured,
+    ...limited("read"),
     method: "post",
     path: "/rooms/{room}/read",
     request: { params: RoomParams, body: jsonBody(z.object({ seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict()) },
-    responses: { 204: { description: "Read marker moved (never backwards)" }, 403: ErrorResponse, ...authErrors },
+    responses: { 204: { description: "Read marker moved (never backwards)" }, 403: ErrorResponse, ...limitedErrors, ...authErrors },
   });
   const direct = createRoute({
-    ...secured,
+    ...limited("dm_open"),
     method: "post",
     path: "/dms",
     tags: ["rooms"],
@@ -122,6 +133,7 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     responses: {
       201: jsonResponse(Room, "Direct room created"),
       200: jsonResponse(Room, "The existing direct room of this pair"),
+      ...limitedErrors,
       ...authErrors,
     },
   });

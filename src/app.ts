@@ -1,6 +1,5 @@
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
-import { compress } from "hono/compress";
 import { secureHeaders } from "hono/secure-headers";
 import { routePath } from "hono/route";
 import { authRoutes, meRoutes } from "./auth/routes.ts";
@@ -52,7 +51,7 @@ const STATUS_CODES: Record<number, ErrorCode> = {
 
 export function createApp(deps: AppDeps) {
   const { env, database, cache, bus, log, metrics, state } = deps;
-  const { sessions, users, passwords, limiter, rooms, messages } = deps.capabilities ?? createCapabilities(deps);
+  const { sessions, users, passwords, limiter, rooms, messages, responseCache } = deps.capabilities ?? createCapabilities(deps);
 
   const app = createRouter();
 
@@ -66,7 +65,7 @@ export function createApp(deps: AppDeps) {
     );
   });
   app.use(secureHeaders());
-  app.use("/api/*", compress({ threshold: 1024 }));
+  // No compression here: Caddy compresses every response once, at the edge (README, "Compression").
   // Checked before anything parses the body: Content-Length first, then the stream itself.
   app.use(
     "/api/*",
@@ -85,6 +84,12 @@ export function createApp(deps: AppDeps) {
       c.req.raw = new Request(c.req.raw, { headers });
     }
     await next();
+  });
+
+  // A write answers once the cache versions it bumped are in Redis: the next read, on any instance, sees it.
+  app.use("/api/*", async (c, next) => {
+    await next();
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") await responseCache.settled();
   });
 
   app.get("/healthz", (c) => c.json({ status: "ok", instance: deps.instanceId }));
@@ -113,8 +118,8 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route("/api", meRoutes(sessions));
-  app.route("/api", roomRoutes({ sessions, rooms, limiter }));
-  app.route("/api", messageRoutes({ sessions, messages, limiter }));
+  app.route("/api", roomRoutes({ sessions, rooms, limiter, cache: responseCache, metrics }));
+  app.route("/api", messageRoutes({ sessions, messages, limiter, rooms, cache: responseCache, metrics }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc("/api/openapi.json", {

@@ -10,6 +10,7 @@ import { createRateLimiter } from "./rate-limit/limiter.ts";
 import { limitTable } from "./rate-limit/limits.ts";
 import type { BucketStore } from "./rate-limit/bucket.ts";
 import { createRooms } from "./rooms/store.ts";
+import { createResponseCache } from "./cache/response-cache.ts";
 
 /** The capabilities' stores, made once per instance and shared by HTTP routes and WebSocket handlers. */
 export function createCapabilities(deps: {
@@ -29,8 +30,12 @@ export function createCapabilities(deps: {
     onFallback: deps.onLimiterFallback,
   });
   const rooms = createRooms(db, events);
+  const responseCache = createResponseCache({ cache, ttlSeconds: env.CACHE_TTL_SECONDS, timeoutMs: env.CACHE_TIMEOUT_MS });
+  // The instance that makes a change bumps its versions, right where the change is announced.
+  events.on(responseCache.onDomainEvent);
   return {
     limiter,
+    responseCache,
     sessions: createSessions(db, cache, env.SESSION_TTL_DAYS),
     users: createUsers(db),
     passwords: createPasswordHasher({ memoryKib: env.PASSWORD_MEMORY_KIB, timeCost: env.PASSWORD_TIME_COST }),

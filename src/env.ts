@@ -49,6 +49,10 @@ const envSchema = z.object({
   // A Redis bucket that does not answer within this is replaced by this process's own.
   RATE_LIMIT_REDIS_TIMEOUT_MS: int(250, 10, 10_000),
   DB_POOL_SIZE: int(10, 1, 500),
+  // Response cache (Redis, or in-process without REDIS_URL): entry lifetime, and how long
+  // a cache read may take before the request goes straight to Postgres.
+  CACHE_TTL_SECONDS: int(60, 1, 86_400),
+  CACHE_TIMEOUT_MS: int(100, 5, 10_000),
   // OWASP's floor for argon2id: 19 MiB of memory, 2 iterations.
   PASSWORD_MEMORY_KIB: int(19_456, 19_456, 1_048_576),
   PASSWORD_TIME_COST: int(2, 2, 20),

@@ -1,14 +1,6 @@
 import type Redis from "ioredis";
 import type { Cache } from "./cache.ts";
 
-// INCR and set the window's expiry on the first hit, atomically.
-const HIT_SCRIPT = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('TTL', KEYS[1])
-return {count, ttl}
-`;
-
 /** Cache shared by every instance. `redis` is the instance's command connection. */
 export function createRedisCache(redis: Redis, prefix = ""): Cache {
   const k = (key: string) => prefix + key;
@@ -25,9 +17,11 @@ export function createRedisCache(redis: Redis, prefix = ""): Cache {
     async del(...keys) {
       if (keys.length) await redis.del(...keys.map(k));
     },
-    async hit(key, windowSeconds) {
-      const [count, ttl] = (await redis.eval(HIT_SCRIPT, 1, k(key), windowSeconds)) as [number, number];
-      return { count, resetInSeconds: Math.max(1, ttl) };
+    async getMany(keys) {
+      return keys.length ? redis.mget(...keys.map(k)) : [];
+    },
+    async incr(key) {
+      return redis.incr(k(key));
     },
     async ping() {
       await redis.ping();

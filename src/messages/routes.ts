@@ -8,6 +8,11 @@ import type { RateLimiter } from "../rate-limit/limiter.ts";
 import type { LimitKind } from "../rate-limit/limits.ts";
 import { limitPerUser } from "../rate-limit/middleware.ts";
 import { ClientMsgId, Content, Message } from "../protocol.ts";
+import { cachedJson } from "../cache/http-cache.ts";
+import type { ResponseCache } from "../cache/response-cache.ts";
+import type { Metrics } from "../metrics/registry.ts";
+import { roomIdFor, visibilityGuard } from "../rooms/cached-reads.ts";
+import type { Rooms } from "../rooms/store.ts";
 import { Emoji } from "./emoji.ts";
 import type { Messages } from "./store.ts";
 
@@ -37,9 +42,13 @@ export interface MessageRouteDeps {
   sessions: Sessions;
   messages: Messages;
   limiter: RateLimiter;
+  rooms: Rooms;
+  cache: ResponseCache;
+  metrics: Metrics;
 }
 
-export function messageRoutes({ sessions, messages, limiter }: MessageRouteDeps) {
+export function messageRoutes({ sessions, messages, limiter, rooms, cache, metrics }: MessageRouteDeps) {
+  const historyEndpoint = { cache, metrics, endpoint: "GET /api/rooms/:room/messages" };
   const secured = { middleware: [requireAuth(sessions)], security: [{ bearer: [] }], tags: ["messages"] };
   // Sends are limited inside the store (WebSocket sends take the same bucket); the rest here.
   const limited = (kind: LimitKind) => ({
@@ -58,6 +67,7 @@ export function messageRoutes({ sessions, messages, limiter }: MessageRouteDeps)
         MessagePage,
         "Ascending by seq (newest page, or the page below `before`; nextCursor = its smallest seq), or with `after` ascending by latest value (nextCursor = the largest); null when there is no more",
       ),
+      304: { description: "Not modified (newest page only: If-None-Match matched its ETag)" },
       ...errors,
     },
   });
@@ -105,8 +115,19 @@ export function messageRoutes({ sessions, messages, limiter }: MessageRouteDeps)
   return createRouter()
     .openapi(history, async (c) => {
       const { before, after, limit } = c.req.valid("query");
-      const page = await messages.history(c.req.valid("param").room, c.get("auth").user.id, { before, after, limit: limit ?? PAGE.default });
-      return c.json(page, 200);
+      const userId = c.get("auth").user.id;
+      const pageSize = limit ?? PAGE.default;
+      if (before !== undefined || after !== undefined) {
+        return c.json(await messages.history(c.req.valid("param").room, userId, { before, after, limit: pageSize }), 200);
+      }
+      // The newest page, what every client opening the room asks for: shared by all who may see the room.
+      const roomId = await roomIdFor(cache, rooms, c.req.valid("param").room, userId);
+      return cachedJson(c, historyEndpoint, {
+        key: `history:${roomId}:${pageSize}`,
+        versions: [`room:${roomId}:e`],
+        guard: visibilityGuard(rooms, roomId, userId),
+        compute: () => messages.history(roomId, userId, { limit: pageSize }),
+      });
     })
     .openapi(send, async (c) => {
       const { content, clientMsgId } = c.req.valid("json");

@@ -9,6 +9,10 @@ import type { RateLimiter } from "../rate-limit/limiter.ts";
 import type { LimitKind } from "../rate-limit/limits.ts";
 import { limitPerUser } from "../rate-limit/middleware.ts";
 import { Room } from "../protocol.ts";
+import { cachedJson, cachedPage, type CachedEndpoint } from "../cache/http-cache.ts";
+import type { ResponseCache } from "../cache/response-cache.ts";
+import type { Metrics } from "../metrics/registry.ts";
+import { roomIdFor, visibilityGuard } from "./cached-reads.ts";
 import { Slug } from "./slug.ts";
 import type { Rooms } from "./store.ts";
 
@@ -34,9 +38,21 @@ export interface RoomRouteDeps {
   sessions: Sessions;
   rooms: Rooms;
   limiter: RateLimiter;
+  cache: ResponseCache;
+  metrics: Metrics;
 }
 
-export function roomRoutes({ sessions, rooms, limiter }: RoomRouteDeps) {
+export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRouteDeps) {
+  const endpoint = (name: string): CachedEndpoint => ({ cache, metrics, endpoint: name });
+  const listEndpoint = endpoint("GET /api/rooms");
+  const roomEndpoint = endpoint("GET /api/rooms/:room");
+  const membersEndpoint = endpoint("GET /api/rooms/:room/members");
+  const cachedHeaders = {
+    ETag: { description: "Version of this answer; send it back as If-None-Match", schema: { type: "string" as const } },
+    "X-Cache": { description: "HIT or MISS", schema: { type: "string" as const } },
+    "Cache-Control": { description: "private, no-cache", schema: { type: "string" as const } },
+  };
+  const notModified = { 304: { description: "Not modified (If-None-Match matched the ETag)", headers: cachedHeaders } };
   const secured = { middleware: [requireAuth(sessions)], security: [{ bearer: [] }], tags: ["rooms"] };
   // A mutation: signed in, then one request from the user's bucket of that kind (429 past it).
   const limited = (kind: LimitKind) => ({
@@ -53,6 +69,7 @@ export function roomRoutes({ sessions, rooms, limiter }: RoomRouteDeps) {
     request: { query: PageQuery(ROOMS_PAGE.max, ROOMS_PAGE.default) },
     responses: {
       200: jsonResponse(z.object({ data: z.array(Room), nextCursor: z.string().nullable() }), "Public rooms and private rooms I belong to"),
+      ...notModified,
       ...authErrors,
     },
   });
@@ -74,7 +91,7 @@ export function roomRoutes({ sessions, rooms, limiter }: RoomRouteDeps) {
     method: "get",
     path: "/rooms/{room}",
     request: { params: RoomParams },
-    responses: { 200: jsonResponse(Room, "The room"), ...authErrors },
+    responses: { 200: jsonResponse(Room, "The room"), ...notModified, ...authErrors },
   });
   const join = createRoute({
     ...limited("room_join"),
@@ -95,7 +112,7 @@ export function roomRoutes({ sessions, rooms, limiter }: RoomRouteDeps) {
     method: "get",
     path: "/rooms/{room}/members",
     request: { params: RoomParams, query: PageQuery(MEMBERS_PAGE.max, MEMBERS_PAGE.default) },
-    responses: { 200: jsonResponse(z.object({ data: z.array(Member), nextCursor: z.string().nullable() }), "Members by user id"), ...authErrors },
+    responses: { 200: jsonResponse(z.object({ data: z.array(Member), nextCursor: z.string().nullable() }), "Members by user id"), ...notModified, ...authErrors },
   });
   const addMember = createRoute({
     ...limited("member_change"),
@@ -141,12 +158,36 @@ export function roomRoutes({ sessions, rooms, limiter }: RoomRouteDeps) {
   return createRouter()
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid("query");
+      const userId = c.get("auth").user.id;
       const afterId = cursor === undefined ? undefined : decodeIdCursor(cursor);
-      const page = await rooms.list(c.get("auth").user.id, { limit: limit ?? ROOMS_PAGE.default, afterId });
-      return c.json({ data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) }, 200);
+      const pageSize = limit ?? ROOMS_PAGE.default;
+      // Per user (visibility, unread counts); valid while no room was created, the user's memberships
+      // and read markers stayed, and none of the rooms on the page changed.
+      return cachedPage(c, listEndpoint, {
+        key: `rooms:${userId}:${pageSize}:${afterId ?? ""}`,
+        versions: ["dir", `user:${userId}`],
+        itemVersions: (id) => [`room:${id}:m`, `room:${id}:e`],
+        compute: async () => {
+          const page = await rooms.list(userId, { limit: pageSize, afterId });
+          return {
+            body: { data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) },
+            ids: page.data.map((r) => r.id),
+          };
+        },
+      });
     })
     .openapi(create, async (c) => c.json(await rooms.create(c.get("auth").user.id, c.req.valid("json")), 201))
-    .openapi(get, async (c) => c.json(await rooms.get(c.req.valid("param").room, c.get("auth").user.id), 200))
+    .openapi(get, async (c) => {
+      const userId = c.get("auth").user.id;
+      const roomId = await roomIdFor(cache, rooms, c.req.valid("param").room, userId);
+      // Per user: the room's unreadCount is the caller's.
+      return cachedJson(c, roomEndpoint, {
+        key: `room:${roomId}:${userId}`,
+        versions: [`room:${roomId}:m`, `room:${roomId}:e`, `user:${userId}`],
+        guard: visibilityGuard(rooms, roomId, userId),
+        compute: () => rooms.get(roomId, userId),
+      });
+    })
     .openapi(join, async (c) => c.json(await rooms.join(c.req.valid("param").room, c.get("auth").user.id), 200))
     .openapi(leave, async (c) => {
       await rooms.leave(c.req.valid("param").room, c.get("auth").user.id);
@@ -154,12 +195,20 @@ export function roomRoutes({ sessions, rooms, limiter }: RoomRouteDeps) {
     })
     .openapi(members, async (c) => {
       const { limit, cursor } = c.req.valid("query");
+      const userId = c.get("auth").user.id;
       const afterUserId = cursor === undefined ? undefined : decodeIdCursor(cursor);
-      const page = await rooms.members(c.req.valid("param").room, c.get("auth").user.id, {
-        limit: limit ?? MEMBERS_PAGE.default,
-        afterUserId,
+      const pageSize = limit ?? MEMBERS_PAGE.default;
+      const roomId = await roomIdFor(cache, rooms, c.req.valid("param").room, userId);
+      // Shared by every member: the same page for all who may see the room.
+      return cachedJson(c, membersEndpoint, {
+        key: `members:${roomId}:${pageSize}:${afterUserId ?? ""}`,
+        versions: [`room:${roomId}:m`],
+        guard: visibilityGuard(rooms, roomId, userId),
+        compute: async () => {
+          const page = await rooms.members(roomId, userId, { limit: pageSize, afterUserId });
+          return { data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) };
+        },
       });
-      return c.json({ data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) }, 200);
     })
     .openapi(addMember, async (c) => {
       const { member, created } = await rooms.addMember(c.req.valid("param").room, c.get("auth").user.id, c.req.valid("json").userId);

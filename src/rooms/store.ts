@@ -125,6 +125,7 @@ export function createRooms(db: Db, events: DomainEvents) {
           await tx.insert(roomMembers).values({ roomId: room!.id, userId, role: "owner" });
           return room!.id;
         });
+        events.emit({ type: "room.created", roomId });
         events.emit({ type: "room.member_joined", roomId, userId });
         return get(roomId, userId);
       } catch (err) {
@@ -228,6 +229,7 @@ export function createRooms(db: Db, events: DomainEvents) {
       .update(roomMembers)
       .set({ lastReadSeq: sql`greatest(${roomMembers.lastReadSeq}, ${seq})` })
       .where(and(eq(roomMembers.roomId, room.id), eq(roomMembers.userId, userId)));
+    events.emit({ type: "room.read", roomId: room.id, userId });
   }
 
   /** The one private room of a pair of users, made on first use; both become (or stay) members. */
@@ -257,6 +259,7 @@ export function createRooms(db: Db, events: DomainEvents) {
         .returning({ userId: roomMembers.userId });
       return { roomId, created: Boolean(inserted), joined };
     });
+    if (created) events.emit({ type: "room.created", roomId });
     for (const { userId: joinedId } of joined) events.emit({ type: "room.member_joined", roomId, userId: joinedId });
     return { room: await get(roomId, userId), created };
   }

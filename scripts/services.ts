@@ -53,7 +53,9 @@ async function stopProcess(proc: Subprocess, signal: NodeJS.Signals = "SIGTERM")
   clearTimeout(timer);
 }
 
-export async function startPostgres(dir: string, opts: { maxConnections?: number } = {}): Promise<Service> {
+/** `port`: a given one (default: free); an existing data directory under `dir` is reused, not initialised again. */
+/** `durable`: keep fsync on (data a developer keeps); off for throwaway servers. */
+export async function startPostgres(dir: string, opts: { maxConnections?: number; port?: number; durable?: boolean } = {}): Promise<Service> {
   const data = join(dir, "pg-data");
   const sockets = join(dir, "pg-sock");
   mkdirSync(data, { recursive: true });
@@ -62,12 +64,14 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
     const { uid, gid } = await postgresUser();
     for (const d of [dir, data, sockets]) chownSync(d, uid, gid);
   }
-  const init = Bun.spawnSync(
-    asPostgres([postgresBin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]),
-    { stdout: "ignore", stderr: "pipe" },
-  );
-  if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
-  const port = freePort();
+  if (!existsSync(join(data, "PG_VERSION"))) {
+    const init = Bun.spawnSync(
+      asPostgres([postgresBin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]),
+      { stdout: "ignore", stderr: "pipe" },
+    );
+    if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
+  }
+  const port = opts.port ?? freePort();
   const proc = Bun.spawn(
     asPostgres([
       postgresBin("postgres"),
@@ -76,9 +80,7 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
       "-k", sockets,
       "-c", "listen_addresses=127.0.0.1",
       "-c", `max_connections=${opts.maxConnections ?? 300}`,
-      "-c", "fsync=off",
-      "-c", "synchronous_commit=off",
-      "-c", "full_page_writes=off",
+      ...(opts.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
       "-c", "shared_buffers=128MB",
     ]),
     { stdout: "ignore", stderr: "ignore" },
@@ -120,24 +122,26 @@ export interface RestartableService extends Service {
 }
 
 /** `port`: start on a given port, e.g. to bring a stopped Redis back where clients expect it. */
-export async function startRedis(dir: string, port = freePort()): Promise<RestartableService> {
+/** `persist`: keep data in `dir` across restarts (append-only file), for `bun run services`. */
+export async function startRedis(dir: string, port = freePort(), opts: { persist?: boolean } = {}): Promise<RestartableService> {
+  const persist = opts.persist ?? false;
   const service: RestartableService = {
     url: `redis://127.0.0.1:${port}`,
     port,
-    process: await spawnRedis(dir, port),
+    process: await spawnRedis(dir, port, persist),
     stop: () => stopProcess(service.process),
     async restart() {
       await stopProcess(service.process);
-      service.process = await spawnRedis(dir, port);
+      service.process = await spawnRedis(dir, port, persist);
     },
   };
   return service;
 }
 
-async function spawnRedis(dir: string, port: number): Promise<Subprocess> {
+async function spawnRedis(dir: string, port: number, persist: boolean): Promise<Subprocess> {
   const server = Bun.which("redis-server") ?? "/usr/bin/redis-server";
   const proc = Bun.spawn(
-    [server, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+    [server, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", persist ? "yes" : "no", "--dir", dir,
       "--daemonize", "no", "--protected-mode", "no", "--maxclients", "20000"],
     { stdout: "ignore", stderr: "ignore" },
   );

@@ -30,7 +30,12 @@ export function createCapabilities(deps: {
     onFallback: deps.onLimiterFallback,
   });
   const rooms = createRooms(db, events);
-  const responseCache = createResponseCache({ cache, ttlSeconds: env.CACHE_TTL_SECONDS, timeoutMs: env.CACHE_TIMEOUT_MS });
+  const responseCache = createResponseCache({
+    cache,
+    enabled: env.RESPONSE_CACHE === "on",
+    ttlSeconds: env.CACHE_TTL_SECONDS,
+    timeoutMs: env.CACHE_TIMEOUT_MS,
+  });
   // The instance that makes a change bumps its versions, right where the change is announced.
   events.on(responseCache.onDomainEvent);
   return {

@@ -43,6 +43,11 @@ describe("environment", () => {
     WS_MAX_BUFFERED_BYTES: "1",
     WS_PER_MESSAGE_DEFLATE: "1",
     NODE_ENV: "staging",
+    RATE_LIMITS: "send=10",
+    RATE_LIMIT_REDIS_TIMEOUT_MS: "0",
+    RESPONSE_CACHE: "maybe",
+    CACHE_TTL_SECONDS: "0",
+    CACHE_TIMEOUT_MS: "1",
   };
   for (const [name, value] of Object.entries(bad)) {
     test(`${name}=${JSON.stringify(value)} stops start-up naming it`, () => {

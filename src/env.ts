@@ -51,6 +51,7 @@ const envSchema = z.object({
   DB_POOL_SIZE: int(10, 1, 500),
   // Response cache (Redis, or in-process without REDIS_URL): entry lifetime, and how long
   // a cache read may take before the request goes straight to Postgres.
+  RESPONSE_CACHE: z.enum(["on", "off"]).default("on"),
   CACHE_TTL_SECONDS: int(60, 1, 86_400),
   CACHE_TIMEOUT_MS: int(100, 5, 10_000),
   // OWASP's floor for argon2id: 19 MiB of memory, 2 iterations.

@@ -222,6 +222,21 @@ describe("single flight and outages", () => {
     }
   }, 30_000);
 
+  test("RESPONSE_CACHE=off: every GET is computed, no ETag, and reads still see writes", async () => {
+    const t = await createTestApp("postgres", { DATABASE_URL: one.env.DATABASE_URL!, RESPONSE_CACHE: "off", RATE_LIMIT_MULTIPLIER: "100" }, { redisPrefix: one.redisPrefix });
+    try {
+      const owner = await registerUser(one);
+      const room = await createRoom(one, owner);
+      for (let i = 0; i < 2; i++) {
+        const res = await get(t, `/api/rooms/${room.id}/messages`, owner.token);
+        expect(res.headers.get("x-cache")).toBe("MISS");
+        expect(res.headers.get("etag")).toBeNull();
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
   test("without REDIS_URL the cache is in-process: MISS then HIT, and writes invalidate", async () => {
     const t = await createTestApp("pglite", { RATE_LIMIT_MULTIPLIER: "100" });
     try {

@@ -18,6 +18,8 @@ import type { Cache } from "./cache.ts";
  */
 export interface ResponseCacheOptions {
   cache: Cache;
+  /** Off: every GET goes to Postgres (RESPONSE_CACHE=off, for comparisons and emergencies). */
+  enabled?: boolean;
   ttlSeconds: number;
   /** Each store call gives up after this: a stalled Redis means bypass, not a stalled request. */
   timeoutMs: number;
@@ -26,7 +28,7 @@ export interface ResponseCacheOptions {
 
 export class CacheUnavailable extends Error {}
 
-export function createResponseCache({ cache, ttlSeconds, timeoutMs, onError }: ResponseCacheOptions) {
+export function createResponseCache({ cache, enabled = true, ttlSeconds, timeoutMs, onError }: ResponseCacheOptions) {
   const flights = new Map<string, Promise<unknown>>();
   const pendingBumps = new Set<Promise<void>>();
   // A bump that did not reach Redis leaves entries there that look current: retire them all.
@@ -52,6 +54,7 @@ export function createResponseCache({ cache, ttlSeconds, timeoutMs, onError }: R
   retry.unref?.();
 
   function bump(...names: string[]) {
+    if (!enabled) return;
     const done = bounded(Promise.all(names.map((n) => cache.incr(`cv:${n}`)))).then(
       () => {},
       (err) => {
@@ -66,6 +69,7 @@ export function createResponseCache({ cache, ttlSeconds, timeoutMs, onError }: R
   return {
     /** The current value of each counter (epoch first), as one stamp string. Throws when the store is unreachable. */
     async stamp(names: string[]): Promise<string[]> {
+      if (!enabled) throw new CacheUnavailable("response cache is off");
       await payEpoch();
       const values = await bounded(cache.getMany(["cv:epoch", ...names.map((n) => `cv:${n}`)]));
       return values.map((v) => v ?? "0");

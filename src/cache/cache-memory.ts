@@ -37,6 +37,9 @@ export function createMemoryCache(now: () => number = Date.now): Cache {
     async getMany(keys) {
       return keys.map((key) => live(key)?.value ?? null);
     },
+    async raise(key, value) {
+      if (Number(live(key)?.value ?? 0) < value) entries.set(key, { value: String(value), expiresAt: Number.POSITIVE_INFINITY });
+    },
     async incr(key) {
       const next = Number(live(key)?.value ?? 0) + 1;
       entries.set(key, { value: String(next), expiresAt: Number.POSITIVE_INFINITY });

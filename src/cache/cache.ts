@@ -9,6 +9,8 @@ export interface Cache {
   getMany(keys: string[]): Promise<(string | null)[]>;
   /** Adds one to a counter that never expires (a version); returns the new value. */
   incr(key: string): Promise<number>;
+  /** Raises a counter that never expires to `value` unless it is already higher (atomic). */
+  raise(key: string, value: number): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -26,7 +26,7 @@ export interface Guard {
 
 const HEADERS = { "content-type": "application/json", "cache-control": "private, no-cache" };
 
-const etagOf = (key: string) => `"${Bun.hash(key).toString(36)}"`;
+export const etagOf = (key: string) => `"${Bun.hash(key).toString(36)}"`;
 
 function matches(c: Context<AppEnv>, etag: string): boolean {
   const header = c.req.header("if-none-match");
@@ -37,7 +37,7 @@ function matches(c: Context<AppEnv>, etag: string): boolean {
   });
 }
 
-function answer(c: Context<AppEnv>, ep: CachedEndpoint, result: "hit" | "miss" | "bypass", body: string, etag?: string) {
+export function answer(c: Context<AppEnv>, ep: CachedEndpoint, result: "hit" | "miss" | "bypass", body: string, etag?: string) {
   ep.metrics.httpCache.inc({ endpoint: ep.endpoint, result });
   const headers: Record<string, string> = { ...HEADERS, "x-cache": result === "hit" ? "HIT" : "MISS" };
   if (etag) headers.etag = etag;
@@ -85,73 +85,4 @@ export async function cachedJson(
     return text;
   });
   return answer(c, ep, "miss", body, etag);
-}
-
-interface PageEntry {
-  /** Versions of the page as a whole (epoch, room creations, the caller's memberships). */
-  base: string;
-  /** The items on the page and the versions each was computed under. */
-  ids: string[];
-  itemVersions: string;
-  body: string;
-}
-
-/**
- * A page whose items each have versions of their own (the room list: every
- * room's lastSeq and memberCount). The entry remembers which items it holds
- * and is valid while the page's and each item's versions are unchanged, so a
- * message in one room retires only the pages that show that room.
- */
-export async function cachedPage<T>(
-  c: Context<AppEnv>,
-  ep: CachedEndpoint,
-  spec: {
-    key: string;
-    versions: string[];
-    itemVersions: (id: string) => string[];
-    compute: () => Promise<{ body: T; ids: string[] }>;
-  },
-): Promise<Response> {
-  const readItems = async (ids: string[]) =>
-    ids.length ? (await ep.cache.stamp(ids.flatMap(spec.itemVersions))).slice(1).join(".") : "";
-  let base: string;
-  let entry: PageEntry | null = null;
-  let itemsNow: string | undefined;
-  try {
-    base = (await ep.cache.stamp(spec.versions)).join(".");
-    const [raw] = await ep.cache.read([spec.key]);
-    entry = raw ? (JSON.parse(raw) as PageEntry) : null;
-    if (entry && entry.base === base) {
-      itemsNow = await readItems(entry.ids);
-      if (itemsNow === entry.itemVersions) {
-        return answer(c, ep, "hit", entry.body, etagOf(`${spec.key}@${base}/${itemsNow}`));
-      }
-    }
-  } catch {
-    return answer(c, ep, "bypass", JSON.stringify((await spec.compute()).body));
-  }
-  const flightKey = `${spec.key}@${base}/${itemsNow ?? ""}`;
-  const computed = await ep.cache.once(flightKey, async (): Promise<{ text: string; etag?: string; bypass?: boolean }> => {
-    // Item versions must be read before the query that the entry will hold; when the
-    // page now shows items not read before, read theirs and query once more.
-    let known = entry?.base === base ? entry.ids : [];
-    let versionsBefore = itemsNow ?? "";
-    for (let attempt = 0; ; attempt++) {
-      const { body, ids } = await spec.compute();
-      const text = JSON.stringify(body);
-      const sameItems = ids.length === known.length && ids.every((id, i) => id === known[i]);
-      if (sameItems) {
-        ep.cache.write(spec.key, JSON.stringify({ base, ids, itemVersions: versionsBefore, body: text } satisfies PageEntry));
-        return { text, etag: etagOf(`${spec.key}@${base}/${versionsBefore}`) };
-      }
-      if (attempt === 1) return { text };
-      try {
-        versionsBefore = await readItems(ids);
-      } catch {
-        return { text, bypass: true };
-      }
-      known = ids;
-    }
-  });
-  return answer(c, ep, computed.bypass ? "bypass" : "miss", computed.text, computed.etag);
 }

@@ -143,6 +143,36 @@ describe("response cache across two instances", () => {
     for (let i = 0; i < 2; i++) expect((await get(two, `/api/rooms/${room.id}`, stranger.token)).body.unreadCount).toBeUndefined();
   });
 
+  test("room list: a message changes lastSeq for everyone at once, answered from the cache where no unread count changed", async () => {
+    const author = await registerUser(one);
+    const member = await registerUser(one);
+    const stranger = await registerUser(one);
+    const room = await createRoom(one, author);
+    await joinRoom(one, member, room);
+    const find = (res: { body: any }) => res.body.data.find((r: { id: string }) => r.id === room.id);
+    for (const u of [member, stranger]) await get(one, "/api/rooms?limit=100", u.token);
+    await post(two, author, room, "hello");
+    // Not a member: lastSeq comes from the room's counter, nothing else changed.
+    const strangers = await get(one, "/api/rooms?limit=100", stranger.token);
+    expect(strangers.headers.get("x-cache")).toBe("HIT");
+    expect(find(strangers)).toMatchObject({ lastSeq: 1, memberCount: 2 });
+    expect(find(strangers).unreadCount).toBeUndefined();
+    // A member: only that room's unread count is counted again.
+    const members = await get(one, "/api/rooms?limit=100", member.token);
+    expect(members.headers.get("x-cache")).toBe("MISS");
+    expect(find(members)).toMatchObject({ lastSeq: 1, unreadCount: 1 });
+    const again = await get(two, "/api/rooms?limit=100", member.token, { "if-none-match": members.headers.get("etag")! });
+    expect(again.status).toBe(304);
+    expect((await get(two, "/api/rooms?limit=100", member.token)).headers.get("x-cache")).toBe("HIT");
+    // An edit takes a counter value too: lastSeq 2, unread unchanged.
+    const [msg] = (await get(one, `/api/rooms/${room.id}/messages`, author.token)).body.data;
+    await two.call("PATCH", `/api/messages/${msg.id}`, { token: author.token, body: { content: "hello!" } });
+    expect(find(await get(one, "/api/rooms?limit=100", member.token))).toMatchObject({ lastSeq: 2, unreadCount: 1 });
+    // A deletion removes it from the unread count.
+    await two.call("DELETE", `/api/messages/${msg.id}`, { token: author.token });
+    expect(find(await get(one, "/api/rooms?limit=100", member.token))).toMatchObject({ lastSeq: 3, unreadCount: 0 });
+  });
+
   test("a new room shows in everyone's room list at once", async () => {
     const a = await registerUser(one);
     const b = await registerUser(one);

@@ -13,7 +13,8 @@ import type { Cache } from "./cache.ts";
  *   epoch            everything (bumped when a bump was lost while Redis was away)
  *   dir              room creations (room lists)
  *   room:<id>:m      membership of a room (memberCount, members pages)
- *   room:<id>:e      message events of a room (lastSeq, history, unread counts)
+ *   room:<id>:e      message events of a room: raised to each event's counter value, so it
+ *                    is the room's lastSeq (history, lastSeq, unread counts)
  *   user:<id>        one user's memberships and read markers (their lists, unread, visibility)
  */
 export interface ResponseCacheOptions {
@@ -55,7 +56,17 @@ export function createResponseCache({ cache, enabled = true, ttlSeconds, timeout
 
   function bump(...names: string[]) {
     if (!enabled) return;
-    const done = bounded(Promise.all(names.map((n) => cache.incr(`cv:${n}`)))).then(
+    track(Promise.all(names.map((n) => cache.incr(`cv:${n}`))));
+  }
+
+  /** A room's event counter: its value is the room's lastSeq, which the room list reads from here. */
+  function raise(name: string, value: number) {
+    if (!enabled) return;
+    track(cache.raise(`cv:${name}`, value));
+  }
+
+  function track(work: Promise<unknown>) {
+    const done = bounded(work).then(
       () => {},
       (err) => {
         epochOwed = true;
@@ -106,7 +117,7 @@ export function createResponseCache({ cache, enabled = true, ttlSeconds, timeout
     onDomainEvent(event: DomainEvent) {
       switch (event.type) {
         case "room.event":
-          bump(`room:${event.event.roomId}:e`);
+          raise(`room:${event.event.roomId}:e`, event.event.seq);
           break;
         case "room.member_joined":
         case "room.member_left":

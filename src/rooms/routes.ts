@@ -9,7 +9,8 @@ import type { RateLimiter } from "../rate-limit/limiter.ts";
 import type { LimitKind } from "../rate-limit/limits.ts";
 import { limitPerUser } from "../rate-limit/middleware.ts";
 import { Room } from "../protocol.ts";
-import { cachedJson, cachedPage, type CachedEndpoint } from "../cache/http-cache.ts";
+import { cachedJson, type CachedEndpoint } from "../cache/http-cache.ts";
+import { cachedRoomList } from "./cached-list.ts";
 import type { ResponseCache } from "../cache/response-cache.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import { roomIdFor, visibilityGuard } from "./cached-reads.ts";
@@ -161,18 +162,12 @@ export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRou
       const userId = c.get("auth").user.id;
       const afterId = cursor === undefined ? undefined : decodeIdCursor(cursor);
       const pageSize = limit ?? ROOMS_PAGE.default;
-      // Per user (visibility, unread counts); valid while no room was created, the user's memberships
-      // and read markers stayed, and none of the rooms on the page changed.
-      return cachedPage(c, listEndpoint, {
+      return cachedRoomList(c, listEndpoint, rooms, {
+        userId,
         key: `rooms:${userId}:${pageSize}:${afterId ?? ""}`,
-        versions: ["dir", `user:${userId}`],
-        itemVersions: (id) => [`room:${id}:m`, `room:${id}:e`],
         compute: async () => {
           const page = await rooms.list(userId, { limit: pageSize, afterId });
-          return {
-            body: { data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) },
-            ids: page.data.map((r) => r.id),
-          };
+          return { data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) };
         },
       });
     })

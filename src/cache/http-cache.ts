@@ -21,8 +21,11 @@ export interface CachedEndpoint {
 export interface Guard {
   key: string;
   versions: string[];
-  check: () => Promise<boolean>;
+  /** "hidden" answers 404; any other value (e.g. "visible", "member") lets the request on. */
+  check: () => Promise<string>;
 }
+
+export const HIDDEN = "hidden";
 
 const HEADERS = { "content-type": "application/json", "cache-control": "private, no-cache" };
 
@@ -45,15 +48,17 @@ export function answer(c: Context<AppEnv>, ep: CachedEndpoint, result: "hit" | "
   return new Response(body, { status: 200, headers });
 }
 
-async function passGuard(ep: CachedEndpoint, guard: Guard | undefined, key: string | undefined, cached: string | null) {
-  if (!guard) return;
+/** The guard's answer (from its entry, or checked and stored); throws 404 when the caller may not see it. */
+export async function passGuard(ep: CachedEndpoint, guard: Guard | undefined, key: string | undefined, cached: string | null) {
+  if (!guard) return undefined;
   let allowed = cached;
   if (allowed === null) {
-    allowed = (await ep.cache.once(key ?? guard.key, guard.check)) ? "1" : "0";
+    allowed = await ep.cache.once(key ?? guard.key, guard.check);
     if (key) ep.cache.write(key, allowed);
   }
   // Rooms the caller may not see answer exactly like rooms that do not exist.
-  if (allowed !== "1") throw notFound("room");
+  if (allowed === HIDDEN) throw notFound("room");
+  return allowed;
 }
 
 /** One cached JSON answer: the entry under `key` is valid while `versions` stay where they were. */

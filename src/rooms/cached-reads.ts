@@ -1,4 +1,4 @@
-import type { Guard } from "../cache/http-cache.ts";
+import { HIDDEN, type Guard } from "../cache/http-cache.ts";
 import type { ResponseCache } from "../cache/response-cache.ts";
 import { isUuid } from "../db/uuid.ts";
 import { AppError, notFound } from "../http/errors.ts";
@@ -7,7 +7,7 @@ import type { Rooms } from "./store.ts";
 const isNotFound = (err: unknown) => err instanceof AppError && err.status === 404;
 
 /**
- * May this user see this room? Depends only on the room (its privacy never
+ * May this user see this room, and are they a member? Depends only on the room (its privacy never
  * changes) and the user's own memberships, so the answer is cached under the
  * user's version, bumped whenever they join or leave anything.
  */
@@ -17,8 +17,8 @@ export function visibilityGuard(rooms: Rooms, roomId: string, userId: string): G
     versions: [`user:${userId}`],
     check: () =>
       rooms.resolveReadable(roomId, userId).then(
-        () => true,
-        (err) => (isNotFound(err) ? false : Promise.reject(err)),
+        (room) => (room.role ? "member" : "visible"),
+        (err) => (isNotFound(err) ? HIDDEN : Promise.reject(err)),
       ),
   };
 }

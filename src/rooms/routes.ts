@@ -11,6 +11,7 @@ import { limitPerUser } from "../rate-limit/middleware.ts";
 import { Room } from "../protocol.ts";
 import { cachedJson, type CachedEndpoint } from "../cache/http-cache.ts";
 import { cachedRoomList } from "./cached-list.ts";
+import { cachedRoom } from "./cached-room.ts";
 import type { ResponseCache } from "../cache/response-cache.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import { roomIdFor, visibilityGuard } from "./cached-reads.ts";
@@ -175,13 +176,7 @@ export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRou
     .openapi(get, async (c) => {
       const userId = c.get("auth").user.id;
       const roomId = await roomIdFor(cache, rooms, c.req.valid("param").room, userId);
-      // Per user: the room's unreadCount is the caller's.
-      return cachedJson(c, roomEndpoint, {
-        key: `room:${roomId}:${userId}`,
-        versions: [`room:${roomId}:m`, `room:${roomId}:e`, `user:${userId}`],
-        guard: visibilityGuard(rooms, roomId, userId),
-        compute: () => rooms.get(roomId, userId),
-      });
+      return cachedRoom(c, roomEndpoint, rooms, { roomId, userId });
     })
     .openapi(join, async (c) => c.json(await rooms.join(c.req.valid("param").room, c.get("auth").user.id), 200))
     .openapi(leave, async (c) => {

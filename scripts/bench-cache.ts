@@ -1,5 +1,5 @@
 // Response cache benchmark, through Caddy:
-//   bun run bench:cache [--instances 2] [--users 40] [--rooms 20] [--messages 30] [--seconds 5] [--concurrency 16]
+//   bun run bench:cache [--instances 2] [--users 40] [--rooms 20] [--messages 30] [--seconds 5] [--concurrency 16] [--write-percent 20]
 // Two clusters share one Postgres and Redis: one with the cache (RESPONSE_CACHE=on), one
 // without (off). For each cacheable GET it prints latency and requests/s cached,
 // uncached and revalidated (If-None-Match -> 304); then the hit ratio per endpoint
@@ -15,6 +15,7 @@ const { values } = parseArgs({
     messages: { type: "string", default: "30" },
     seconds: { type: "string", default: "5" },
     concurrency: { type: "string", default: "16" },
+    "write-percent": { type: "string", default: "20" },
   },
 });
 const num = (name: keyof typeof values) => {
@@ -29,6 +30,7 @@ const opts = {
   messages: num("messages"),
   seconds: num("seconds"),
   concurrency: num("concurrency"),
+  writePercent: num("write-percent"),
 };
 const ROOMS_PER_USER = Math.min(8, opts.rooms);
 
@@ -143,18 +145,22 @@ async function mix(base: string, users: User[]) {
       while (performance.now() < until) {
         const u = pick(users);
         const room = pick(u.rooms);
+        // Reads in the proportions 25 list : 20 room : 30 newest page : 5 members; writes half sends, half read markers.
+        const w = opts.writePercent / 100;
         const roll = Math.random();
-        if (roll < 0.25) await read(u, "GET /api/rooms", room);
-        else if (roll < 0.45) await read(u, "GET /api/rooms/:room", room);
-        else if (roll < 0.75) await read(u, "GET /api/rooms/:room/messages", room);
-        else if (roll < 0.8) await read(u, "GET /api/rooms/:room/members", room);
-        else if (roll < 0.9) {
+        if (roll < w / 2) {
           await json(base, "POST", `/api/rooms/${room}/messages`, u.token, { content: "mix", clientMsgId: crypto.randomUUID() });
           writes++;
-        } else {
+        } else if (roll < w) {
           const view = await json(base, "GET", `/api/rooms/${room}`, u.token);
           await json(base, "POST", `/api/rooms/${room}/read`, u.token, { seq: view.lastSeq });
           writes++;
+        } else {
+          const r = ((roll - w) / (1 - w)) * 80;
+          if (r < 25) await read(u, "GET /api/rooms", room);
+          else if (r < 45) await read(u, "GET /api/rooms/:room", room);
+          else if (r < 75) await read(u, "GET /api/rooms/:room/messages", room);
+          else await read(u, "GET /api/rooms/:room/members", room);
         }
       }
     }),
@@ -193,7 +199,7 @@ try {
     if (hit.errors + revalidated.errors + miss.errors) console.log(`  errors: ${hit.errors + revalidated.errors + miss.errors}`);
   }
   const { counts, writes } = await mix(cached.url, users);
-  console.log(`mix: ${opts.seconds * 2} s, ${writes} writes (sends and read markers, 20% of actions); hit ratio per endpoint:`);
+  console.log(`mix: ${opts.seconds * 2} s, ${writes} writes (sends and read markers, ${opts.writePercent}% of actions); hit ratio per endpoint (HIT: answered without Postgres):`);
   for (const [endpoint, c] of counts) {
     console.log(`  ${endpoint.padEnd(30)} ${((100 * c.hit) / (c.hit + c.miss)).toFixed(1).padStart(5)}%  (${c.hit} hits, ${c.miss} misses)`);
   }

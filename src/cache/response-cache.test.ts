@@ -283,3 +283,45 @@ describe("single flight and outages", () => {
     }
   }, 30_000);
 });
+
+describe("versions", () => {
+  test("a bump that cannot reach Redis retires every entry (epoch) once Redis answers again", async () => {
+    const { default: Redis } = await import("ioredis");
+    const { createRedisCache } = await import("./cache-redis.ts");
+    const { createResponseCache } = await import("./response-cache.ts");
+    const redis = new Redis(serverEnv().REDIS_URL!, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    redis.on("error", () => {});
+    await new Promise((resolve) => redis.once("ready", resolve));
+    const errors: unknown[] = [];
+    const rc = createResponseCache({
+      cache: createRedisCache(redis, `t:${crypto.randomUUID()}:`),
+      ttlSeconds: 60,
+      timeoutMs: 500,
+      onError: (err) => errors.push(err),
+    });
+    try {
+      const before = await rc.stamp(["room:r:e"]);
+      expect(before).toEqual(["0", "0"]);
+      rc.onDomainEvent({ type: "room.event", event: { kind: "new_message", roomId: "r", seq: 7, message: {} as never } });
+      await rc.settled();
+      expect(await rc.stamp(["room:r:e"])).toEqual(["0", "7"]);
+      // Redis unreachable: the raise fails, and entries keyed by 0.7 would look current later.
+      redis.disconnect();
+      rc.onDomainEvent({ type: "room.event", event: { kind: "new_message", roomId: "r", seq: 8, message: {} as never } });
+      await rc.settled();
+      expect(errors.length).toBe(1);
+      await expect(rc.stamp(["room:r:e"])).rejects.toThrow();
+      while (redis.status !== "end") await Bun.sleep(10);
+      await redis.connect();
+      // The next read pays the owed epoch first: every key changes.
+      expect(await rc.stamp(["room:r:e"])).toEqual(["1", "7"]);
+      // Raised, never lowered: a late, lower value changes nothing.
+      rc.onDomainEvent({ type: "room.event", event: { kind: "new_message", roomId: "r", seq: 5, message: {} as never } });
+      await rc.settled();
+      expect(await rc.stamp(["room:r:e"])).toEqual(["1", "7"]);
+    } finally {
+      rc.close();
+      redis.disconnect();
+    }
+  });
+});

@@ -14,6 +14,8 @@ import { createRouter } from "./http/router.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics/registry.ts";
 import { messageRoutes } from "./messages/routes.ts";
+import { presenceRoutes } from "./presence/routes.ts";
+import type { PresenceStore } from "./presence/store.ts";
 import { roomRoutes } from "./rooms/routes.ts";
 
 export interface AppState {
@@ -29,6 +31,7 @@ export interface AppDeps {
   database: Database;
   cache: Cache;
   bus: Bus;
+  presence: PresenceStore;
   /** After-commit facts of this process (see events.ts). */
   events: DomainEvents;
   log: Logger;
@@ -120,11 +123,12 @@ export function createApp(deps: AppDeps) {
   app.route("/api", meRoutes(sessions));
   app.route("/api", roomRoutes({ sessions, rooms, limiter, cache: responseCache, metrics }));
   app.route("/api", messageRoutes({ sessions, messages, limiter, rooms, cache: responseCache, metrics }));
+  app.route("/api", presenceRoutes({ sessions, rooms, presence: deps.presence }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc("/api/openapi.json", {
     openapi: "3.0.3",
-    info: { title: "Chat API", version: "1.0.0", description: "See DESIGN.md for the WebSocket protocol at /ws." },
+    info: { title: "Chat API", version: "1.0.0", description: "The WebSocket protocol at /ws is described in docs/protocol.md of the repository." },
   });
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));

@@ -1,8 +1,13 @@
 // Rolling restart of the running `bun run cluster`: sends it SIGHUP; it replaces
 // its instances one by one (SIGTERM drain, start, wait for /readyz) and logs each step.
+//   bun run cluster:roll [--pid-file .data/cluster.pid]
 import { existsSync, readFileSync } from "node:fs";
-import { PID_FILE } from "./cluster.ts";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { PID_FILE as DEFAULT_PID_FILE } from "./cluster.ts";
 
+const { values } = parseArgs({ options: { "pid-file": { type: "string", default: DEFAULT_PID_FILE } } });
+const PID_FILE = resolve(values["pid-file"]!);
 if (!existsSync(PID_FILE)) {
   console.error(`[cluster:roll] no running cluster (${PID_FILE} not found): start one with bun run cluster`);
   process.exit(1);

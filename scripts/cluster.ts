@@ -354,11 +354,12 @@ async function main() {
       instances: { type: "string", default: "2" },
       port: { type: "string", default: "8080" },
       "no-caddy": { type: "boolean", default: false },
+      "pid-file": { type: "string", default: PID_FILE },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
-    console.log("bun run cluster [--instances N] [--port 8080] [--no-caddy]");
+    console.log("bun run cluster [--instances N] [--port 8080] [--no-caddy] [--pid-file .data/cluster.pid]");
     return;
   }
   const instances = Number(values.instances);
@@ -385,8 +386,9 @@ async function main() {
     supervise: true,
   });
   // `bun run cluster:roll` finds this process here and sends it SIGHUP.
-  mkdirSync(dirname(PID_FILE), { recursive: true });
-  writeFileSync(PID_FILE, String(process.pid));
+  const pidFile = resolve(values["pid-file"]!);
+  mkdirSync(dirname(pidFile), { recursive: true });
+  writeFileSync(pidFile, String(process.pid));
 
   let exiting = false;
   const exit = async (code: number) => {
@@ -394,7 +396,7 @@ async function main() {
     exiting = true;
     console.error("[cluster] stopping");
     await cluster.stop();
-    rmSync(PID_FILE, { force: true });
+    rmSync(pidFile, { force: true });
     process.exit(code);
   };
   process.on("SIGINT", () => void exit(130));

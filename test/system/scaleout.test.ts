@@ -3,7 +3,7 @@
 // rate limits across instances, routing around a killed instance, supervision,
 // a rolling restart under traffic, and the commands' clean shutdown.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import postgres from "postgres";
@@ -242,17 +242,27 @@ async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp, ti
 }
 
 describe("commands", () => {
-  test("bun run cluster: SIGTERM shuts everything down and leaves no process behind", async () => {
+  test("bun run cluster: cluster:roll restarts it instance by instance; SIGTERM leaves no process behind", async () => {
     const port = freePort();
-    const proc = Bun.spawn(["bun", "scripts/cluster.ts", "--instances", "2", "--port", String(port)], {
+    const pidFile = join(mkdtempSync(join(tmpdir(), "chat-cluster-pid-")), "cluster.pid");
+    const proc = Bun.spawn(["bun", "scripts/cluster.ts", "--instances", "2", "--port", String(port), "--pid-file", pidFile], {
       cwd: ROOT,
       env: childEnv({ DATABASE_URL: "", REDIS_URL: "", LOG_LEVEL: "warn" }),
       stdout: "pipe",
-      stderr: "ignore",
+      stderr: "pipe",
     });
     try {
       await readUntil(proc.stdout, /Cluster ready/, 60_000);
       expect((await call(`http://127.0.0.1:${port}`, "GET", "/readyz")).status).toBe(200);
+      expect(Number(readFileSync(pidFile, "utf8"))).toBe(proc.pid);
+      const before = descendants(proc.pid);
+      const roll = Bun.spawnSync(["bun", "scripts/cluster-roll.ts", "--pid-file", pidFile], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+      expect(roll.exitCode).toBe(0);
+      const log = await readUntil(proc.stderr, /rolling restart done/, 60_000);
+      expect(log).toMatch(/rolling: restarting bun-1[\s\S]*bun-1 ready again[\s\S]*restarting bun-2[\s\S]*bun-2 ready again/);
+      expect((await call(`http://127.0.0.1:${port}`, "GET", "/readyz")).status).toBe(200);
+      // The two instances are new processes; Postgres, Redis and Caddy are the same.
+      expect(descendants(proc.pid).filter((p) => !before.includes(p)).length).toBeGreaterThanOrEqual(2);
       const tree = descendants(proc.pid);
       // Postgres (and its workers), Redis, two instances, Caddy.
       expect(tree.length).toBeGreaterThanOrEqual(5);
@@ -261,6 +271,7 @@ describe("commands", () => {
       await Bun.sleep(200);
       expect(tree.filter(alive)).toEqual([]);
       expect(await fetch(`http://127.0.0.1:${port}/readyz`).then(() => "answered", () => "refused")).toBe("refused");
+      expect(existsSync(pidFile)).toBe(false);
     } finally {
       if (proc.exitCode === null) proc.kill("SIGKILL");
     }

@@ -29,7 +29,7 @@ export function createCapabilities(deps: {
     sharedTimeoutMs: env.RATE_LIMIT_REDIS_TIMEOUT_MS,
     onFallback: deps.onLimiterFallback,
   });
-  const rooms = createRooms(db, events);
+  const rooms = createRooms(db, events, limiter);
   const responseCache = createResponseCache({
     cache,
     enabled: env.RESPONSE_CACHE === "on",

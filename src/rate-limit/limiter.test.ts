@@ -213,6 +213,35 @@ describe("limits on every mutation (HTTP, multiplier 1)", () => {
     }
   }, 60_000);
 
+  test("joins over the WebSocket spend the same bucket as over HTTP; rejoining is free", async () => {
+    const { startInstances } = await import("../../test/support/test-cluster.ts");
+    const { ChatClient } = await import("../../test/support/ws-client.ts");
+    const { signUp, api } = await import("../../test/support/test-cluster.ts");
+    const cluster = await startInstances(1, { RATE_LIMITS: "room_join=2/600,register=100/60,room_create=100/60" });
+    try {
+      const [inst] = cluster.instances;
+      const owner = await signUp(inst!.url);
+      const rooms = [];
+      for (let i = 0; i < 3; i++) rooms.push((await api(inst!.url, "POST", "/api/rooms", owner.token, { name: `ws join ${i} ${Date.now()}` })).body);
+      const joiner = await signUp(inst!.url);
+      expect((await api(inst!.url, "POST", `/api/rooms/${rooms[0].id}/join`, joiner.token)).status).toBe(200);
+      const c = await ChatClient.connect(inst!.url, joiner.token);
+      try {
+        expect((await c.request("join_room", { roomId: rooms[0].id })).event).toBe("joined");
+        expect((await c.request("join_room", { roomId: rooms[1].id })).event).toBe("joined");
+        const refused = await c.request("join_room", { roomId: rooms[2].id });
+        expect(refused.event).toBe("error");
+        expect(refused.data.code).toBe("rate_limited");
+        // Already a member: a rejoin (every reconnect does one) still works.
+        expect((await c.request("join_room", { roomId: rooms[1].id })).event).toBe("joined");
+      } finally {
+        c.close();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }, 30_000);
+
   test("each kind has its own bucket: refused edits do not stop reads of markers", async () => {
     const t = await createTestApp("postgres", { RATE_LIMITS: "edit=2/60,search=1/60,room_join=1/60,dm_open=1/60" });
     try {
@@ -227,9 +256,11 @@ describe("limits on every mutation (HTTP, multiplier 1)", () => {
       for (let i = 0; i < 2; i++) searches.push((await t.call("GET", `/api/search?q=a`, { token: user.token })).status);
       expect(searches).toEqual([200, 429]);
       const other = await registerUser(t);
+      const second = await createRoom(t, user);
       const joins = [];
-      for (let i = 0; i < 2; i++) joins.push((await t.call("POST", `/api/rooms/${room.id}/join`, { token: other.token })).status);
-      expect(joins).toEqual([200, 429]);
+      for (const r of [room, room, second]) joins.push((await t.call("POST", `/api/rooms/${r.id}/join`, { token: other.token })).status);
+      // Joining again a room one belongs to spends nothing; a new membership does.
+      expect(joins).toEqual([200, 200, 429]);
       const dms = [];
       for (let i = 0; i < 2; i++) dms.push((await t.call("POST", `/api/dms`, { token: other.token, body: { userId: user.id } })).status);
       expect(dms[0]).toBeLessThan(300);

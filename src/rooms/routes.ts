@@ -96,7 +96,8 @@ export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRou
     responses: { 200: jsonResponse(Room, "The room"), ...notModified, ...authErrors },
   });
   const join = createRoute({
-    ...limited("room_join"),
+    // Limited in the store, where it is known whether this join makes a membership.
+    ...secured,
     method: "post",
     path: "/rooms/{room}/join",
     request: { params: RoomParams },

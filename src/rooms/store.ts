@@ -6,6 +6,7 @@ import { isUuid } from "../db/uuid.ts";
 import type { DomainEvents } from "../events.ts";
 import { conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
 import type { Room } from "../protocol.ts";
+import type { RateLimiter } from "../rate-limit/limiter.ts";
 import { deriveSlug, slugWithSuffix } from "./slug.ts";
 
 export type MemberRole = "owner" | "admin" | "member";
@@ -40,7 +41,8 @@ const MANAGERS: readonly MemberRole[] = ["owner", "admin"];
 const byKey = (roomKey: string) =>
   isUuid(roomKey) ? eq(rooms.id, roomKey.toLowerCase()) : eq(rooms.slug, roomKey.toLowerCase());
 
-export function createRooms(db: Db, events: DomainEvents) {
+/** `limiter`: joins that make a new membership spend the user's room_join bucket, over HTTP and WebSocket alike. */
+export function createRooms(db: Db, events: DomainEvents, limiter?: RateLimiter) {
   // The caller's own membership row, joined onto every room query.
   const me = alias(roomMembers, "me");
   const mine = (userId: string) => and(eq(me.roomId, rooms.id), eq(me.userId, userId));
@@ -141,6 +143,8 @@ export function createRooms(db: Db, events: DomainEvents) {
   async function join(roomKey: string, userId: string): Promise<Room> {
     const room = await resolveReadable(roomKey, userId);
     if (!room.role) {
+      // Rejoining a room one is a member of (every reconnect) costs nothing.
+      await limiter?.take("room_join", userId);
       const added = await db
         .insert(roomMembers)
         .values({ roomId: room.id, userId })

@@ -4,6 +4,7 @@
 #   ensure-tools.sh              Bun only (bun dev)
 #   ensure-tools.sh --services   + PostgreSQL and Redis
 #   ensure-tools.sh --cluster    + PostgreSQL, Redis, Caddy and python3-venv (bun run cluster, the system tests)
+#   ensure-tools.sh --fuzz       + schemathesis in a venv under .tools/ (the HTTP fuzz test)
 set -euo pipefail
 
 BUN_VERSION="${BUN_VERSION:-1.4.5}"
@@ -23,10 +24,12 @@ apt_install() {
 
 need_services=""
 need_caddy=""
+need_fuzz=""
 for arg in "$@"; do
   case "$arg" in
     --services) need_services=1 ;;
     --cluster) need_services=1; need_caddy=1 ;;
+    --fuzz) need_fuzz=1 ;;
     *) echo "[setup] unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -53,4 +56,20 @@ if [ -n "$need_caddy" ] && ! command -v caddy >/dev/null 2>&1; then
   # the cluster starts its own Caddy on a loopback port and does not use it.
   echo "[setup] installing caddy" >&2
   apt_install caddy
+fi
+
+# schemathesis (Python >= 3.11) from PyPI, pinned, in its own venv: Debian refuses system-wide pip installs.
+SCHEMATHESIS_VERSION="4.32.5"
+if [ -n "$need_fuzz" ]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/.tools/schemathesis"
+  if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+      echo "[setup] installing python3-venv" >&2
+      apt_install python3-venv
+    fi
+    echo "[setup] installing schemathesis ${SCHEMATHESIS_VERSION} into .tools/schemathesis" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}" >&2
+  fi
 fi

@@ -8,7 +8,7 @@ import { createRouter } from "../http/router.ts";
 import type { RateLimiter } from "../rate-limit/limiter.ts";
 import type { LimitKind } from "../rate-limit/limits.ts";
 import { limitPerUser } from "../rate-limit/middleware.ts";
-import { Room } from "../protocol.ts";
+import { Room, Text } from "../protocol.ts";
 import { cachedJson, type CachedEndpoint } from "../cache/http-cache.ts";
 import { cachedRoomList } from "./cached-list.ts";
 import { cachedRoom } from "./cached-room.ts";
@@ -18,8 +18,8 @@ import { roomIdFor, visibilityGuard } from "./cached-reads.ts";
 import { Slug } from "./slug.ts";
 import type { Rooms } from "./store.ts";
 
-// Any shape of key reaches the store, which answers 404 for what it cannot find.
-const RoomParams = z.object({ room: z.string().openapi({ description: "room id or slug" }) });
+// Any shape of key reaches the store, which answers 404 for what it cannot find; only NUL, which Postgres refuses, is 400.
+const RoomParams = z.object({ room: Text().describe("room id or slug") });
 const PageQuery = (maxLimit: number, defaultLimit: number) =>
   z.object({
     limit: queryInt(1, maxLimit).optional().openapi({ description: `1..${maxLimit}, default ${defaultLimit}` }),
@@ -28,7 +28,7 @@ const PageQuery = (maxLimit: number, defaultLimit: number) =>
 const Member = z.object({
   id: z.string(),
   username: z.string(),
-  role: z.enum(["owner", "admin", "member"]),
+  role: z.enum(["owner", "member"]),
   joinedAt: z.string(),
 });
 const UserIdBody = z.object({ userId: z.string().min(1).max(100) }).strict();
@@ -82,7 +82,7 @@ export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRou
     request: {
       body: jsonBody(
         z
-          .object({ name: z.string().trim().min(1).max(100), slug: Slug.optional(), isPrivate: z.boolean().optional() })
+          .object({ name: Text().regex(/\S/, "must not be blank").trim().max(100), slug: Slug.optional(), isPrivate: z.boolean().optional() })
           .strict(),
       ),
     },

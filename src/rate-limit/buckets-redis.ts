@@ -22,8 +22,27 @@ end
 return {1, 0}
 `;
 
+// The sliding log (Limit.exact), as a sorted set of take times.
+// KEYS[1] log; ARGV[1] window ms, ARGV[2] max, ARGV[3] 1 = take, 0 = peek, ARGV[4] a unique member.
+const LOG_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + window - now}
+end
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], window)
+end
+return {1, 0}
+`;
+
 interface BucketCommands {
   rateBucket(key: string, intervalMs: string, toleranceMs: string, take: string): Promise<[number, number]>;
+  rateLog(key: string, windowMs: string, max: string, take: string, member: string): Promise<[number, number]>;
 }
 
 /**
@@ -34,10 +53,21 @@ interface BucketCommands {
 export function createRedisBuckets(redis: Redis, prefix = ""): BucketStore {
   if (!(redis as unknown as Partial<BucketCommands>).rateBucket) {
     redis.defineCommand("rateBucket", { numberOfKeys: 1, lua: TAKE_SCRIPT });
+    redis.defineCommand("rateLog", { numberOfKeys: 1, lua: LOG_SCRIPT });
   }
   const commands = redis as unknown as BucketCommands;
   return {
     async check(key, limit, take): Promise<BucketAnswer> {
+      if (limit.exact) {
+        const [allowed, retryAfterMs] = await commands.rateLog(
+          `${prefix}rl:${key}`,
+          String(limit.windowSeconds * 1000),
+          String(limit.max),
+          take ? "1" : "0",
+          crypto.randomUUID(),
+        );
+        return { allowed: allowed === 1, retryAfterMs: Number(retryAfterMs) };
+      }
       const { intervalMs, toleranceMs } = bucketShape(limit);
       const [allowed, retryAfterMs] = await commands.rateBucket(
         `${prefix}rl:${key}`,

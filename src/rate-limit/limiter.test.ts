@@ -151,6 +151,33 @@ describe("rate limiter in Redis", () => {
   });
 });
 
+describe("exact limits (sliding log)", () => {
+  test("at most max in any window, in Redis across two instances and in-process alike", async () => {
+    const limits = limitTable({ login_failure: { max: 3, windowSeconds: 1 } }, 1);
+    expect(limits.login_failure.exact).toBe(true);
+    const prefix = `t:${crypto.randomUUID()}:`;
+    const [r1, r2] = await Promise.all([connect(), connect()]);
+    const shared = [createRedisBuckets(r1, prefix), createRedisBuckets(r2, prefix)];
+    const redisPair = shared.map((s) => createRateLimiter({ table: limits, shared: s, sharedTimeoutMs: 1_000 }));
+    const local = createRateLimiter({ table: limits, sharedTimeoutMs: 1_000 });
+    for (const [one, two] of [redisPair, [local, local]] as const) {
+      expect(await outcome(one!.take("login_failure", "a"))).toBe(200);
+      await Bun.sleep(400);
+      expect(await outcome(two!.take("login_failure", "a"))).toBe(200);
+      expect(await outcome(one!.take("login_failure", "a"))).toBe(200);
+      // Locked: peek and take both refuse, and the wait is until the oldest leaves the window (~600 ms).
+      const err = await two!.peek("login_failure", "a").catch((e) => e);
+      expect(err.status).toBe(429);
+      expect(await outcome(one!.take("login_failure", "a"))).toBe(429);
+      await Bun.sleep(650);
+      // The first one left the window: exactly one slot opened.
+      expect(await outcome(two!.take("login_failure", "a"))).toBe(200);
+      expect(await outcome(one!.take("login_failure", "a"))).toBe(429);
+    }
+    for (const l of [...redisPair, local]) l.close();
+  });
+});
+
 describe("limit table", () => {
   test("RATE_LIMITS overrides rows; the multiplier scales every row", () => {
     const env = parseEnv({ RATE_LIMITS: "send=60/10, reaction=5/1", RATE_LIMIT_MULTIPLIER: "2" });
@@ -172,7 +199,7 @@ describe("limit table", () => {
       ["delete", "dm_open", "edit", "login", "login_failure", "member_change", "reaction", "read", "register", "room_create", "room_join", "search", "send"].sort(),
     );
     expect(DEFAULT_LIMITS.login).toEqual({ max: 30, windowSeconds: 60 });
-    expect(DEFAULT_LIMITS.login_failure).toEqual({ max: 10, windowSeconds: 900 });
+    expect(DEFAULT_LIMITS.login_failure).toEqual({ max: 10, windowSeconds: 900, exact: true });
   });
 });
 

@@ -9,7 +9,9 @@ import { z } from "zod";
 export const DEFAULT_LIMITS = {
   register: { max: 20, windowSeconds: 600 }, // per IP
   login: { max: 30, windowSeconds: 60 }, // per IP
-  login_failure: { max: 10, windowSeconds: 900 }, // per account: failed logins only
+  // Per account, failed logins only; exact: at most 10 in any 15 minutes, so a locked account
+  // stays locked until the oldest of its failures is 15 minutes old.
+  login_failure: { max: 10, windowSeconds: 900, exact: true },
   room_create: { max: 20, windowSeconds: 600 },
   room_join: { max: 60, windowSeconds: 60 },
   member_change: { max: 60, windowSeconds: 60 }, // add, remove, leave
@@ -27,6 +29,11 @@ export type LimitKind = keyof typeof DEFAULT_LIMITS;
 export interface Limit {
   max: number;
   windowSeconds: number;
+  /**
+   * true: a sliding log, at most `max` in any `windowSeconds` (memory grows with max, so
+   * only for small limits such as the account lock). Default: the token bucket.
+   */
+  exact?: boolean;
 }
 
 export type LimitTable = Record<LimitKind, Limit>;
@@ -64,7 +71,8 @@ export function limitTable(override: Partial<LimitTable>, multiplier: number): L
   const table = {} as LimitTable;
   for (const kind of KINDS) {
     const base = override[kind] ?? DEFAULT_LIMITS[kind];
-    table[kind] = { max: Math.max(1, Math.ceil(base.max * multiplier)), windowSeconds: base.windowSeconds };
+    const exact = (DEFAULT_LIMITS[kind] as Limit).exact;
+    table[kind] = { max: Math.max(1, Math.ceil(base.max * multiplier)), windowSeconds: base.windowSeconds, ...(exact ? { exact } : {}) };
   }
   return table;
 }

@@ -54,7 +54,21 @@ export class ChatClient {
     if (this.ws.readyState === 1) this.send("send_message", { roomId, content, clientMsgId, timestamp: Date.now() });
   }
 
+  private reconnecting = false;
+
   private async reconnectLoop() {
+    // One loop at a time: a socket that closes while its loop is still joining must not start another,
+    // or two sockets end up open and every event arrives twice.
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    try {
+      await this.reconnectAttempts();
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  private async reconnectAttempts() {
     const urls = this.resumeUrls!;
     for (let attempt = 0; attempt < 100 && !this.stopping; attempt++) {
       this.baseUrl = urls[(urls.indexOf(this.baseUrl) + 1) % urls.length]!;
@@ -84,6 +98,8 @@ export class ChatClient {
     this.closed = undefined;
     const url = `${this.baseUrl.replace(/^http/, "ws")}/ws?token=${encodeURIComponent(this.token)}`;
     const ws = new WebSocket(url, (headers || this.protocols ? { headers, protocols: this.protocols } : undefined) as any);
+    // A socket from an attempt that failed half-way must not go on receiving beside the new one.
+    if (this.ws && this.ws.readyState <= 1) this.ws.close(1000);
     this.ws = ws;
     await new Promise<void>((resolve, reject) => {
       ws.onopen = () => resolve();
@@ -94,6 +110,7 @@ export class ChatClient {
     // Aliases are per connection: a reconnect starts a fresh decoder.
     const v2 = ws.protocol === PROTOCOL_V2 ? createV2Decoder() : undefined;
     ws.onmessage = (e) => {
+      if (this.ws !== ws) return;
       const text = String(e.data);
       this.raw.push(text);
       const frame = (v2 ? v2.decode(text) : JSON.parse(text)) as Frame;

@@ -4,6 +4,7 @@ import { compress } from "hono/compress";
 import { secureHeaders } from "hono/secure-headers";
 import { routePath } from "hono/route";
 import { authRoutes, meRoutes } from "./auth/routes.ts";
+import { userRoutes } from "./auth/user-routes.ts";
 import type { Bus } from "./bus/bus.ts";
 import type { Cache } from "./cache/cache.ts";
 import { createCapabilities, type Capabilities } from "./capabilities.ts";
@@ -65,7 +66,8 @@ export function createApp(deps: AppDeps) {
       (performance.now() - started) / 1000,
     );
   });
-  app.use(secureHeaders());
+  // The API serves JSON only: nothing in it may run, load or be framed.
+  app.use(secureHeaders({ contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"] } }));
   app.use("/api/*", compress({ threshold: 1024 }));
   // Checked before anything parses the body: Content-Length first, then the stream itself.
   app.use(
@@ -113,6 +115,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route("/api", meRoutes(sessions));
+  app.route("/api", userRoutes({ sessions, users }));
   app.route("/api", roomRoutes({ sessions, rooms }));
   app.route("/api", messageRoutes({ sessions, messages }));
 

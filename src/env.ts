@@ -57,6 +57,8 @@ const envSchema = z.object({
   WS_MAX_BUFFERED_BYTES: int(4 * 1_048_576, 65_536, 256 * 1_048_576),
   // Off by default: see README, "permessage-deflate" (measured with bun run bench:deflate).
   WS_PER_MESSAGE_DEFLATE: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  // The PWA build served outside development (relative to the repo); `bun run build` writes it.
+  WEB_DIR: z.string().min(1).default("dist/web"),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -3,6 +3,7 @@ import { DataDirLockedError } from "./db/data-dir-lock.ts";
 import { EnvError, loadEnv, type Env } from "./env.ts";
 import { createLogger } from "./log.ts";
 import { startChatServer } from "./server.ts";
+import { loadWeb } from "./static/load-web.ts";
 import { openStores } from "./stores.ts";
 
 // Composition root: read the environment, open the stores, migrate, serve, drain on SIGTERM.
@@ -31,7 +32,7 @@ if (env.DATABASE_URL && !env.REDIS_URL) {
   log.warn("DATABASE_URL without REDIS_URL: events stay in this process; run several instances only with Redis");
 }
 
-const chat = startChatServer({ env, instanceId, stores, log });
+const chat = startChatServer({ env, instanceId, stores, log, web: await loadWeb(env, log) });
 
 try {
   await stores.database.migrate();

@@ -21,6 +21,10 @@ export const Room = z.object({
   memberCount: z.number().int(),
   lastSeq: z.number().int(),
   unreadCount: z.number().int().optional(),
+  /** With `mine=true`: when the room's newest message was written (ISO), null when it has none. */
+  lastActivityAt: z.string().nullable().optional(),
+  /** With `mine=true`: my read marker (a counter value). */
+  lastReadSeq: z.number().int().optional(),
 });
 export type Room = z.infer<typeof Room>;
 
@@ -116,6 +120,10 @@ export const serverFrames = {
   message_deleted: Message,
   presence: z.object({ roomId: z.string(), users: z.array(UserRef) }),
   typing: z.object({ roomId: z.string(), user: UserRef }),
+  // Per-user frames (realtime/user-feed.ts): to every socket of the user, no join needed.
+  room_activity: z.object({ roomId: z.string(), lastSeq: z.number().int(), lastActivityAt: z.string() }),
+  membership_added: z.object({ room: Room }),
+  membership_removed: z.object({ roomId: z.string() }),
   pong: z.object({}),
   error: z.object({ code: z.string(), message: z.string() }),
 } as const;

@@ -12,7 +12,9 @@ import type { SocketData } from "./socket-context.ts";
 import { createHubDomain } from "./realtime/hub-domain.ts";
 import { createRealtimeMetrics } from "./realtime/metrics.ts";
 import { createRealtime } from "./realtime/socket.ts";
+import { createUserFeed } from "./realtime/user-feed.ts";
 import { roomFrameHandlers } from "./rooms/ws.ts";
+import type { WebApp } from "./static/load-web.ts";
 import type { Stores } from "./stores.ts";
 
 export interface ChatServerOptions {
@@ -20,10 +22,12 @@ export interface ChatServerOptions {
   instanceId: string;
   stores: Stores;
   log: Logger;
+  /** The PWA (main.ts loads it; in-process test servers go without). */
+  web?: WebApp;
 }
 
 /** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. Not ready until `ready()`. */
-export function startChatServer({ env, instanceId, stores, log }: ChatServerOptions) {
+export function startChatServer({ env, instanceId, stores, log, web }: ChatServerOptions) {
   const state: AppState = { ready: false, draining: false };
   const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
   const metrics = createMetrics(instanceId);
@@ -42,6 +46,8 @@ export function startChatServer({ env, instanceId, stores, log }: ChatServerOpti
     domain: createHubDomain(db, messages),
   });
   events.on(hub.onDomainEvent);
+  const userFeed = createUserFeed({ instanceId, bus: stores.bus, log, domain: { roomIdsOf: rooms.roomIdsOf, roomFor: rooms.getMine } });
+  events.on(userFeed.onDomainEvent);
   const realtime = createRealtime({
     hub,
     sessions,
@@ -62,15 +68,32 @@ export function startChatServer({ env, instanceId, stores, log }: ChatServerOpti
     hostname: env.HOST,
     // Above the app's own limit, so the app answers 413 with the contract's body.
     maxRequestBodySize: env.MAX_BODY_BYTES * 4,
+    routes: web?.routes,
+    development: web?.routes ? { hmr: true } : false,
     async fetch(req, srv) {
       const url = new URL(req.url);
       if (url.pathname === "/ws") return realtime.upgrade(req, url, srv);
+      const asset = await web?.assets?.serve(req, url);
+      if (asset) return asset;
       return app.fetch(req, { ip: srv.requestIP(req)?.address });
     },
-    websocket: realtime.websocket,
+    websocket: {
+      ...realtime.websocket,
+      // The user feed follows sockets beside the hub, without a hook inside it.
+      open(ws) {
+        realtime.websocket.open?.(ws);
+        userFeed.connected(ws);
+      },
+      close(ws, code, reason) {
+        realtime.websocket.close?.(ws, code, reason);
+        userFeed.disconnected(ws);
+      },
+    },
   });
   hub.attach(server);
   const started = hub.start();
+  // Best effort: the room list also refreshes on every reconnect; readiness never waits for Redis here.
+  void userFeed.start().catch((err) => log.error("user feed subscribe failed", { error: String(err) }));
 
   return {
     server,
@@ -88,6 +111,7 @@ export function startChatServer({ env, instanceId, stores, log }: ChatServerOpti
       await realtime.settle(5_000);
       hub.closeAll(1012, "server restarting");
       hub.stop();
+      await userFeed.stop();
       await server.stop(false);
     },
   };

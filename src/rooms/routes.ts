@@ -40,9 +40,19 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     ...secured,
     method: "get",
     path: "/rooms",
-    request: { query: PageQuery(ROOMS_PAGE.max, ROOMS_PAGE.default) },
+    request: {
+      query: PageQuery(ROOMS_PAGE.max, ROOMS_PAGE.default).extend({
+        mine: z
+          .enum(["true", "false"])
+          .optional()
+          .openapi({ description: "true: only rooms I am a member of, each with unreadCount, lastActivityAt and lastReadSeq" }),
+      }),
+    },
     responses: {
-      200: jsonResponse(z.object({ data: z.array(Room), nextCursor: z.string().nullable() }), "Public rooms and private rooms I belong to"),
+      200: jsonResponse(
+        z.object({ data: z.array(Room), nextCursor: z.string().nullable() }),
+        "Public rooms and private rooms I belong to (mine=true: only rooms I am a member of)",
+      ),
       ...authErrors,
     },
   });
@@ -128,9 +138,10 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
 
   return createRouter()
     .openapi(list, async (c) => {
-      const { limit, cursor } = c.req.valid("query");
+      const { limit, cursor, mine } = c.req.valid("query");
       const afterId = cursor === undefined ? undefined : decodeIdCursor(cursor);
-      const page = await rooms.list(c.get("auth").user.id, { limit: limit ?? ROOMS_PAGE.default, afterId });
+      const list = mine === "true" ? rooms.listMine : rooms.list;
+      const page = await list(c.get("auth").user.id, { limit: limit ?? ROOMS_PAGE.default, afterId });
       return c.json({ data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) }, 200);
     })
     .openapi(create, async (c) => c.json(await rooms.create(c.get("auth").user.id, c.req.valid("json")), 201))

@@ -3,6 +3,7 @@
 // injects the list at build time), every app route answered with the shell, and
 // the API's GET answers kept so the app opens offline with its rooms and history.
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from "workbox-precaching";
+import { clientsClaim } from "workbox-core";
 import { ExpirationPlugin } from "workbox-expiration";
 import { NavigationRoute, registerRoute } from "workbox-routing";
 import { NetworkFirst } from "workbox-strategies";
@@ -11,6 +12,8 @@ declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: Array<{ url: str
 
 const API_CACHE = "api";
 
+// The first visit's page is controlled at once, so its API answers are kept for offline use.
+clientsClaim();
 cleanupOutdatedCaches();
 precacheAndRoute(self.__WB_MANIFEST);
 

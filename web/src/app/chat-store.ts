@@ -17,11 +17,17 @@ export function createChatStore() {
   let state: ChatState = initialState;
   const listeners = new Set<Listener>();
   let outbox: Outbox | undefined;
+  let everConnected = false;
 
   function dispatch(event: ChatEvent) {
     const before = state;
     state = applyEvent(state, event);
     if (event.type === "frame") onFrame(event.frame, before);
+    // Back after a disconnect: per-user frames sent meanwhile are lost, so read the room list again.
+    if (event.type === "connection" && event.state === "connected") {
+      if (everConnected) void loadRooms().catch(() => {});
+      everConnected = true;
+    }
     if (state !== before) for (const l of listeners) l();
   }
 
@@ -114,7 +120,7 @@ export function createChatStore() {
         dispatch({ type: "page_newest", roomId, messages: page.data, reachedStart: page.nextCursor === null });
         // Opening at the first unread: page back until the read marker is in view (a few pages at most).
         const lastRead = state.rooms[roomId]?.lastReadSeq ?? 0;
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < 4 && (state.rooms[roomId]?.unreadCount ?? 0) > 0; i++) {
           const view = state.views[roomId]!;
           const oldest = view.messages[0]?.seq;
           if (view.reachedStart || oldest === undefined || oldest <= lastRead + 1) break;

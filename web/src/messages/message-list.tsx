@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Virtuoso, type VirtuosoHandle } from "react-virtuoso";
 import type { Message } from "../../../src/protocol.ts";
 import type { PendingMessage } from "../apply-event.ts";
+import { useChat } from "../app/chat-store.ts";
 import { MessageRow, type Item, type RowActions } from "./message-row.tsx";
 
 /** Virtuoso's indexes only ever go down when older pages are prepended; start high. */
@@ -32,6 +33,7 @@ const authorOf = (item: Item) => (item.kind === "message" ? item.message.author.
 const timeOf = (item: Item) => Date.parse(item.kind === "message" ? item.message.createdAt : item.pending.createdAt);
 
 export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart, jumpTo, loadOlder, onReadBottom, actions }: Props) {
+  const connected = useChat((s) => s.connection === "connected");
   const virtuoso = useRef<VirtuosoHandle>(null);
   const [atBottom, setAtBottom] = useState(true);
   const [unseen, setUnseen] = useState(0);
@@ -94,10 +96,16 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
     });
   }, [loadOlder, reachedStart]);
 
+  // A row once drawn with its author's name keeps it: when an older page lands above, regrouping
+  // would shrink the row and move everything below it (the reader's place).
+  const withHead = useRef(new Set<string>());
   const itemContent = useCallback(
     (index: number, item: Item) => {
       const prev = items[index - firstItemIndex - 1];
-      const grouped = Boolean(prev && authorOf(prev) === authorOf(item) && timeOf(item) - timeOf(prev) < GROUP_MS);
+      const key = keyOf(item);
+      const grouped =
+        !withHead.current.has(key) && Boolean(prev && authorOf(prev) === authorOf(item) && timeOf(item) - timeOf(prev) < GROUP_MS);
+      if (!grouped) withHead.current.add(key);
       const seq = item.kind === "message" ? item.message.seq : undefined;
       const marker = seq !== undefined && seq === opened.current?.firstUnreadSeq;
       return (
@@ -109,10 +117,11 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
           unreadMarker={marker}
           highlighted={seq !== undefined && seq === jumpTo}
           actions={actions}
+          offline={item.kind === "pending" && !connected}
         />
       );
     },
-    [items, firstItemIndex, myId, jumpTo, actions],
+    [items, firstItemIndex, myId, jumpTo, actions, connected],
   );
 
   if (items.length === 0) {

@@ -23,10 +23,12 @@ interface RowProps {
   unreadMarker: boolean;
   highlighted: boolean;
   actions: RowActions;
+  /** Not connected: a pending message waits in the outbox. */
+  offline?: boolean;
 }
 
 /** One row of the list; memoized, so a new message re-renders only itself. */
-export const MessageRow = memo(function MessageRow({ item, grouped, mine, myId, unreadMarker, highlighted, actions }: RowProps) {
+export const MessageRow = memo(function MessageRow({ item, grouped, mine, myId, unreadMarker, highlighted, actions, offline }: RowProps) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -88,7 +90,7 @@ export const MessageRow = memo(function MessageRow({ item, grouped, mine, myId, 
               {m?.editedAt && !deleted && <span className="edited"> (edited)</span>}
             </p>
           )}
-          {p?.status === "pending" && <span className="status">Sending…</span>}
+          {p?.status === "pending" && <span className="status">{offline ? "Waiting for the connection…" : "Sending…"}</span>}
           {p?.status === "failed" && (
             <span className="status failed" role="alert">
               Not sent{p.error ? `: ${p.error}` : ""} ·{" "}

@@ -9,14 +9,12 @@ import { parseArgs } from "node:util";
 import { injectManifest } from "workbox-build";
 
 const ROOT = resolve(import.meta.dir, "..");
-const { values } = parseArgs({ options: { out: { type: "string", default: "dist/web" } } });
-const out = resolve(ROOT, values.out!);
 const production = { "process.env.NODE_ENV": JSON.stringify("production") };
 
 /** Fingerprinted file names, as Bun writes them: name-<hash>.ext. */
 export const HASHED = /-[a-z0-9]{8,}\.[a-z0-9]+$/;
 
-export async function buildWeb(outDir = out) {
+export async function buildWeb(outDir = resolve(ROOT, "dist/web")) {
   rmSync(outDir, { recursive: true, force: true });
   const app = await Bun.build({
     entrypoints: [join(ROOT, "web/index.html")],
@@ -71,7 +69,8 @@ function* walk(dir: string): Generator<string> {
 
 if (import.meta.main) {
   const started = performance.now();
-  const result = await buildWeb();
+  const { values } = parseArgs({ options: { out: { type: "string", default: "dist/web" } } });
+  const result = await buildWeb(resolve(ROOT, values.out!));
   const files = [...walk(result.outDir)].filter((f) => !f.endsWith(".gz"));
   for (const f of files) {
     const gz = existsSync(`${f}.gz`) ? statSync(`${f}.gz`).size : undefined;

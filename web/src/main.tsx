@@ -1,3 +1,4 @@
+import "./app/early.ts";
 import { createRoot } from "react-dom/client";
 import { App } from "./app/app.tsx";
 

@@ -1,6 +1,7 @@
 import { lazy, Suspense, useEffect, useState } from "react";
-import { api, ApiError } from "../api.ts";
+import { ApiError } from "../api.ts";
 import { chat, useChat } from "./chat-store.ts";
+import { earlyMe } from "./early.ts";
 import { navigate, useRoute } from "./router.ts";
 import { Sidebar } from "../rooms/sidebar.tsx";
 
@@ -17,7 +18,7 @@ export function App() {
   const [boot, setBoot] = useState<Boot>("loading");
 
   useEffect(() => {
-    api.me().then(
+    earlyMe().then(
       ({ user }) => void chat.start(user).then(() => setBoot("signed-in")),
       (err) => {
         if (err instanceof ApiError && err.status === 0) return setBoot("signed-out");

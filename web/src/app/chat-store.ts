@@ -6,6 +6,7 @@ import { api, ApiError } from "../api.ts";
 import { applyEvent, initialState, type ChatEvent, type ChatState, type ServerFrameIn } from "../apply-event.ts";
 import { createOutboxSender, deleteLocalData, openOutbox, type Outbox, type OutboxEntry } from "../outbox/outbox.ts";
 import { createConnection, Disconnected, FrameError } from "../realtime/connection.ts";
+import { takeEarlyNewest } from "./early.ts";
 import { notifyIfHidden } from "./notify.ts";
 
 type Listener = () => void;
@@ -80,7 +81,8 @@ export function createChatStore() {
       for (const entry of await outbox.all()) dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
     }
     connection.start();
-    await loadRooms().catch(() => {});
+    // The room list fills in when it comes; the screen does not wait for it.
+    void loadRooms().catch(() => {});
     window.addEventListener("online", () => connection.retryNow());
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) connection.retryNow();
@@ -116,7 +118,7 @@ export function createChatStore() {
     /** Shows a room: its newest page over HTTP, then live events resuming after it. */
     async openRoom(roomId: string) {
       if (!state.views[roomId]?.loaded) {
-        const page = await api.newest(roomId, PAGE);
+        const page = await (takeEarlyNewest(roomId) ?? api.newest(roomId, PAGE));
         dispatch({ type: "page_newest", roomId, messages: page.data, reachedStart: page.nextCursor === null });
         // Opening at the first unread: page back until the read marker is in view (a few pages at most).
         const lastRead = state.rooms[roomId]?.lastReadSeq ?? 0;

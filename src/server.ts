@@ -7,9 +7,9 @@ import type { Logger } from "./log.ts";
 import { messageFrameHandlers } from "./messages/ws.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { presenceFrameHandlers } from "./presence/ws.ts";
-import { createHub } from "./realtime/hub.ts";
+import { createHub, type HubOptions } from "./realtime/hub.ts";
 import type { SocketData } from "./socket-context.ts";
-import { createHubDomain } from "./realtime/hub-domain.ts";
+import { createHubDomain, type HubDomain } from "./realtime/hub-domain.ts";
 import { createRealtimeMetrics } from "./realtime/metrics.ts";
 import { createRealtime } from "./realtime/socket.ts";
 import { createUserFeed } from "./realtime/user-feed.ts";
@@ -22,12 +22,16 @@ export interface ChatServerOptions {
   instanceId: string;
   stores: Stores;
   log: Logger;
+  /** Tests tune the hub's bounds and may wrap what it asks Postgres (e.g. to widen the join seam). */
+  hub?: Partial<Pick<HubOptions, "gapWaitMs" | "maxPendingEvents" | "maxJoinerBuffer" | "reconcileMs">> & {
+    wrapDomain?: (domain: HubDomain) => HubDomain;
+  };
   /** The PWA (main.ts loads it; in-process test servers go without). */
   web?: WebApp;
 }
 
 /** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. Not ready until `ready()`. */
-export function startChatServer({ env, instanceId, stores, log, web }: ChatServerOptions) {
+export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}, web }: ChatServerOptions) {
   const state: AppState = { ready: false, draining: false };
   const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
   const metrics = createMetrics(instanceId);
@@ -36,14 +40,17 @@ export function startChatServer({ env, instanceId, stores, log, web }: ChatServe
   const app = createApp({ env, instanceId, log, state, events, metrics, capabilities, ...stores });
   const { db } = stores.database;
   const realtimeMetrics = createRealtimeMetrics(metrics);
+  const { wrapDomain = (d: HubDomain) => d, ...hubTuning } = tuning;
   const hub = createHub({
+    ...hubTuning,
     instanceId,
     bus: stores.bus,
     presence: stores.presence,
     log,
     metrics: realtimeMetrics,
     maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
-    domain: createHubDomain(db, messages),
+    presenceListMax: env.PRESENCE_LIST_MAX,
+    domain: wrapDomain(createHubDomain(db, messages)),
   });
   events.on(hub.onDomainEvent);
   const userFeed = createUserFeed({ instanceId, bus: stores.bus, log, domain: { roomIdsOf: rooms.roomIdsOf, roomFor: rooms.getMine } });

@@ -5,12 +5,12 @@
 // Cost: one bus message per room per second whatever the room's size. Each
 // instance keeps, for its connected users only, which rooms they belong to,
 // and fans the activity out to those sockets locally.
+import { z } from "zod";
 import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
-import type { Room } from "../protocol.ts";
+import { encodeFrame, parseBusMessage, type Room } from "../protocol.ts";
 import type { Socket } from "../socket-context.ts";
-import { frame } from "./hub.ts";
 
 export const USER_FEED_CHANNEL = "user-feed";
 
@@ -21,9 +21,12 @@ export interface UserFeedDomain {
   roomFor(roomId: string, userId: string): Promise<Room | undefined>;
 }
 
-type FeedMessage =
-  | { t: "activity"; o: string; roomId: string; lastSeq: number; lastActivityAt: string }
-  | { t: "member"; o: string; roomId: string; userId: string; added: boolean };
+/** On the bus; `o` is the publishing instance, which has delivered it locally already. */
+const FeedMessage = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("activity"), o: z.string(), roomId: z.string(), lastSeq: z.number().int(), lastActivityAt: z.string() }),
+  z.object({ t: z.literal("member"), o: z.string(), roomId: z.string(), userId: z.string(), added: z.boolean() }),
+]);
+type FeedMessage = z.infer<typeof FeedMessage>;
 
 export interface UserFeedOptions {
   instanceId: string;
@@ -68,7 +71,7 @@ export function createUserFeed(opts: UserFeedOptions) {
     if (message.t === "activity") {
       const users = membersByRoom.get(message.roomId);
       if (!users?.size) return;
-      const text = frame("room_activity", { roomId: message.roomId, lastSeq: message.lastSeq, lastActivityAt: message.lastActivityAt });
+      const text = encodeFrame("room_activity", { roomId: message.roomId, lastSeq: message.lastSeq, lastActivityAt: message.lastActivityAt });
       for (const userId of users) sendToUser(userId, text);
       return;
     }
@@ -76,11 +79,11 @@ export function createUserFeed(opts: UserFeedOptions) {
     if (!socketsByUser.has(userId)) return;
     if (!added) {
       dropMembership(userId, roomId);
-      return sendToUser(userId, frame("membership_removed", { roomId }));
+      return sendToUser(userId, encodeFrame("membership_removed", { roomId }));
     }
     addMembership(userId, roomId);
     void domain.roomFor(roomId, userId).then((room) => {
-      if (room) sendToUser(userId, frame("membership_added", { room }));
+      if (room) sendToUser(userId, encodeFrame("membership_added", { room }));
     }, logError("user feed: reading a room failed"));
   }
 
@@ -106,12 +109,8 @@ export function createUserFeed(opts: UserFeedOptions) {
   }
 
   function onBusMessage(payload: string) {
-    let message: FeedMessage;
-    try {
-      message = JSON.parse(payload) as FeedMessage;
-    } catch {
-      return log.warn("bad user feed message");
-    }
+    const message = parseBusMessage(FeedMessage, payload);
+    if (!message) return log.warn("bad user feed message");
     if (message.o !== instanceId) deliver(message);
   }
 

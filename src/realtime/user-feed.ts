@@ -63,16 +63,26 @@ export function createUserFeed(opts: UserFeedOptions) {
     if (set?.size === 0) membersByRoom.delete(roomId);
   }
 
-  function sendToUser(userId: string, text: string) {
-    for (const ws of socketsByUser.get(userId) ?? []) if (ws.readyState === 1) ws.send(text);
+  /** `skipRoom`: sockets receiving that room's own events need no hint about it. */
+  function sendToUser(userId: string, text: string, skipRoom?: string) {
+    for (const ws of socketsByUser.get(userId) ?? []) {
+      if (ws.readyState !== 1) continue;
+      if (skipRoom !== undefined && receivesRoom(ws, skipRoom)) continue;
+      ws.send(text);
+    }
   }
+
+  const receivesRoom = (ws: Socket, roomId: string) => {
+    for (const id of ws.data.roomKeys.values()) if (id === roomId) return true;
+    return false;
+  };
 
   function deliver(message: FeedMessage) {
     if (message.t === "activity") {
       const users = membersByRoom.get(message.roomId);
       if (!users?.size) return;
       const text = encodeFrame("room_activity", { roomId: message.roomId, lastSeq: message.lastSeq, lastActivityAt: message.lastActivityAt });
-      for (const userId of users) sendToUser(userId, text);
+      for (const userId of users) sendToUser(userId, text, message.roomId);
       return;
     }
     const { userId, roomId, added } = message;

@@ -84,6 +84,53 @@ describe("PWA, embedded server", () => {
     expect([...alice.dialogs, ...bob.dialogs]).toEqual([]);
   }, 30_000);
 
+  test("edit (Escape cancels, Enter saves), react and delete my own message; the other side sees each change", async () => {
+    await send(alice, "typo mesage");
+    await expectMessage(bob, "typo mesage");
+    const row = alice.page.locator(".row:not(.pending)").filter({ has: alice.page.locator(".content", { hasText: /^typo mesage$/ }) });
+    await row.hover();
+    await row.getByRole("button", { name: "Edit" }).click();
+    const box = alice.page.getByLabel("Edit message");
+    await box.fill("not saved");
+    await box.press("Escape");
+    await expectMessage(alice, "typo mesage");
+    await row.hover();
+    await row.getByRole("button", { name: "Edit" }).click();
+    await alice.page.getByLabel("Edit message").fill("typo message");
+    await alice.page.getByLabel("Edit message").press("Enter");
+    await bob.page.locator(".content", { hasText: "typo message" }).filter({ hasText: "(edited)" }).waitFor();
+
+    const edited = alice.page.locator(".row").filter({ has: alice.page.locator(".content", { hasText: "typo message" }) });
+    await edited.hover();
+    await edited.getByRole("button", { name: "React 🎉" }).click();
+    await bob.page.getByRole("button", { name: "🎉 1" }).waitFor();
+    await edited.hover();
+    await edited.getByRole("button", { name: "Delete" }).click();
+    await edited.getByRole("button", { name: "Delete", exact: true }).click();
+    await bob.page.getByText("This message was deleted").waitFor();
+    expect(await bob.page.locator(".content", { hasText: "typo message" }).count()).toBe(0);
+  }, 60_000);
+
+  test("search finds a message and jumps to it; a direct message reaches the other person", async () => {
+    const { page } = bob;
+    await page.getByRole("button", { name: "Back to rooms" }).click();
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.getByLabel("Search messages").fill("shipping");
+    await page.getByRole("button", { name: "Search", exact: true }).click();
+    await page.locator(".search-results a", { hasText: "Great, shipping it now" }).click();
+    await page.locator(".row.highlighted", { hasText: "Great, shipping it now" }).waitFor();
+
+    await alice.page.getByRole("button", { name: "New direct message" }).click();
+    await alice.page.getByLabel("Username").fill(bob.username.slice(0, 6));
+    await alice.page.locator(".user-list li", { hasText: bob.username }).getByRole("button", { name: "Choose" }).click();
+    await alice.page.getByRole("heading", { name: bob.username }).waitFor();
+    await send(alice, "psst, a direct message");
+    // Bob's room list learns about the new room live (membership_added), without a reload.
+    await page.getByRole("button", { name: "Back to rooms" }).click();
+    await page.getByRole("link", { name: alice.username }).click();
+    await expectMessage(bob, "psst, a direct message");
+  }, 60_000);
+
   test("history scrolls back through 1,000 messages; the top message stays within 2 px as each older page loads", async () => {
     const token = await loginToken(base, alice);
     const res = await fetch(`${base}/api/rooms`, {
@@ -137,6 +184,8 @@ describe("PWA, embedded server", () => {
 
   test("offline from the service worker; a message written offline is delivered once when the server is back", async () => {
     const { page } = alice;
+    await bob.page.goto(`/r/${roomId}`);
+    await expectMessage(bob, "Great, shipping it now");
     await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
     // Controlled and with the API answers cached by the service worker.
     await page.reload();

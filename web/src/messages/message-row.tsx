@@ -32,6 +32,7 @@ export const MessageRow = memo(function MessageRow({ item, grouped, mine, myId, 
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState("");
   const [error, setError] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState(false);
 
   const m = item.kind === "message" ? item.message : null;
   const p = item.kind === "pending" ? item.pending : null;
@@ -136,9 +137,20 @@ export const MessageRow = memo(function MessageRow({ item, grouped, mine, myId, 
                 >
                   ✏️
                 </button>
-                <button type="button" aria-label="Delete" onClick={() => confirm("Delete this message?") && void actions.remove(m.id)}>
-                  🗑️
-                </button>
+                {confirming ? (
+                  <>
+                    <button type="button" className="danger" onClick={() => void actions.remove(m.id).finally(() => setConfirming(false))}>
+                      Delete
+                    </button>
+                    <button type="button" onClick={() => setConfirming(false)}>
+                      Keep
+                    </button>
+                  </>
+                ) : (
+                  <button type="button" aria-label="Delete" onClick={() => setConfirming(true)}>
+                    🗑️
+                  </button>
+                )}
               </>
             )}
           </div>

@@ -9,6 +9,9 @@ import { Composer } from "./composer.tsx";
 import { MessageList } from "./message-list.tsx";
 import type { RowActions } from "./message-row.tsx";
 
+// Whoever is online in the room is a member: the count is at least that (it was read at open).
+const members = (n: number) => `${n} ${n === 1 ? "member" : "members"}`;
+
 const UserPickerDialog = lazy(() => import("../rooms/user-picker-dialog.tsx"));
 
 const actions: RowActions = {
@@ -98,7 +101,7 @@ export default function RoomScreen({ roomId, jumpTo }: { roomId: string; jumpTo?
         <div className="room-title">
           <h1>{isDirect ? title : `# ${title}`}</h1>
           <span className="muted">
-            {room ? `${room.memberCount} ${room.memberCount === 1 ? "member" : "members"}` : ""}
+            {room ? members(Math.max(room.memberCount, online?.total ?? 0)) : ""}
             {online && online.total > 0 ? ` · ${online.total} online` : ""}
           </span>
         </div>

@@ -13,7 +13,7 @@ import { buildWeb } from "./build-web.ts";
 import { freePort } from "./services.ts";
 
 const { values } = parseArgs({
-  options: { runs: { type: "string", default: "3" }, messages: { type: "string", default: "1000" }, throttle: { type: "string", default: "4" } },
+  options: { verbose: { type: "boolean", default: false }, runs: { type: "string", default: "3" }, messages: { type: "string", default: "1000" }, throttle: { type: "string", default: "4" } },
 });
 const runs = Number(values.runs);
 const messageCount = Number(values.messages);
@@ -101,8 +101,11 @@ async function visit(context: BrowserContext, path: string): Promise<Sample> {
     w.__lcp = 0;
     w.__firstMessage = 0;
     new PerformanceObserver((list) => {
-      const last = list.getEntries().at(-1);
-      if (last) w.__lcp = last.startTime;
+      const last = list.getEntries().at(-1) as (PerformanceEntry & { element?: Element }) | undefined;
+      if (last) {
+        w.__lcp = last.startTime;
+        (w as unknown as { __lcpElement: string }).__lcpElement = last.element ? `${last.element.tagName}.${last.element.className}` : "?";
+      }
     }).observe({ type: "largest-contentful-paint", buffered: true });
     new MutationObserver((_, obs) => {
       if (document.querySelector(".message-list [data-seq]")) {
@@ -121,6 +124,17 @@ async function visit(context: BrowserContext, path: string): Promise<Sample> {
   const scripts = await page.evaluate(() =>
     performance.getEntriesByType("resource").filter((e) => (e as PerformanceResourceTiming).initiatorType === "script" || e.name.endsWith(".js")).map((e) => e.name),
   );
+  if (values.verbose) {
+    const timeline = await page.evaluate(() => ({
+      lcpElement: (window as unknown as { __lcpElement: string }).__lcpElement,
+      resources: performance
+        .getEntriesByType("resource")
+        .map((e) => `${Math.round(e.startTime)}-${Math.round((e as PerformanceResourceTiming).responseEnd)} ${new URL(e.name).pathname}${new URL(e.name).search}`),
+      nav: performance.getEntriesByType("navigation").map((e) => Math.round((e as PerformanceNavigationTiming).responseEnd)),
+      fcp: performance.getEntriesByName("first-contentful-paint").map((e) => Math.round(e.startTime)),
+    }));
+    console.log(JSON.stringify(timeline, null, 1));
+  }
   let jsBytes = 0;
   let jsGzip = 0;
   for (const url of new Set(scripts)) {

@@ -19,7 +19,10 @@ export function App() {
 
   useEffect(() => {
     earlyMe().then(
-      ({ user }) => void chat.start(user).then(() => setBoot("signed-in")),
+      ({ user }) => {
+        chat.start(user);
+        setBoot("signed-in");
+      },
       (err) => {
         if (err instanceof ApiError && err.status === 0) return setBoot("signed-out");
         setBoot("signed-out");
@@ -42,7 +45,10 @@ export function App() {
       <Suspense fallback={<div className="boot">Chat</div>}>
         <AuthScreen
           mode={route.name === "signup" ? "signup" : "login"}
-          onSignedIn={(user) => void chat.start(user).then(() => setBoot("signed-in"))}
+          onSignedIn={(user) => {
+            chat.start(user);
+            setBoot("signed-in");
+          }}
         />
       </Suspense>
     );

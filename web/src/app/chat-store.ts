@@ -6,7 +6,7 @@ import { api, ApiError } from "../api.ts";
 import { applyEvent, initialState, type ChatEvent, type ChatState, type ServerFrameIn } from "../apply-event.ts";
 import { createOutboxSender, deleteLocalData, openOutbox, type Outbox, type OutboxEntry } from "../outbox/outbox.ts";
 import { createConnection, Disconnected, FrameError } from "../realtime/connection.ts";
-import { takeEarlyNewest } from "./early.ts";
+import { takeEarlyNewest, takeEarlyRooms } from "./early.ts";
 import { notifyIfHidden } from "./notify.ts";
 
 type Listener = () => void;
@@ -19,6 +19,8 @@ export function createChatStore() {
   const listeners = new Set<Listener>();
   let outbox: Outbox | undefined;
   let everConnected = false;
+  /** The first room list: a room opens at the first unread only once its read marker is known. */
+  let roomsLoaded: Promise<void> = Promise.resolve();
 
   function dispatch(event: ChatEvent) {
     const before = state;
@@ -65,24 +67,29 @@ export function createChatStore() {
   async function loadRooms() {
     const rooms = [];
     let cursor: string | undefined;
+    let early = takeEarlyRooms();
     do {
-      const page = await api.myRooms(cursor);
+      const page = await (early ?? api.myRooms(cursor));
+      early = undefined;
       rooms.push(...page.data);
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
     dispatch({ type: "rooms_loaded", rooms });
   }
 
-  async function start(me: Me) {
+  /** Signed in: nothing here waits for anything, so the first screen can render at once. */
+  function start(me: Me) {
     dispatch({ type: "signed_in", me });
-    outbox = await openOutbox().catch(() => undefined);
-    if (outbox) {
-      sender = createOutboxSender(outbox, sendEntry);
-      for (const entry of await outbox.all()) dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
-    }
     connection.start();
-    // The room list fills in when it comes; the screen does not wait for it.
-    void loadRooms().catch(() => {});
+    // The room list and the outbox fill in when they come.
+    roomsLoaded = loadRooms().catch(() => {});
+    void openOutbox().then(async (opened) => {
+      outbox = opened;
+      sender = createOutboxSender(opened, sendEntry);
+      for (const entry of await opened.all()) dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
+      // Rooms joined before the outbox was open flush now (the others on their `joined`).
+      await sender.flush();
+    }, () => {});
     window.addEventListener("online", () => connection.retryNow());
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) connection.retryNow();
@@ -118,7 +125,7 @@ export function createChatStore() {
     /** Shows a room: its newest page over HTTP, then live events resuming after it. */
     async openRoom(roomId: string) {
       if (!state.views[roomId]?.loaded) {
-        const page = await (takeEarlyNewest(roomId) ?? api.newest(roomId, PAGE));
+        const [page] = await Promise.all([takeEarlyNewest(roomId) ?? api.newest(roomId, PAGE), roomsLoaded]);
         dispatch({ type: "page_newest", roomId, messages: page.data, reachedStart: page.nextCursor === null });
         // Opening at the first unread: page back until the read marker is in view (a few pages at most).
         const lastRead = state.rooms[roomId]?.lastReadSeq ?? 0;

@@ -31,15 +31,18 @@ export default function RoomScreen({ roomId, jumpTo }: { roomId: string; jumpTo?
   const [ready, setReady] = useState(false);
   const [inviting, setInviting] = useState(false);
   // The read marker as it was when the room opened (the list draws its "new messages" line there).
-  const [openedReadSeq] = useState(() => room?.lastReadSeq ?? 0);
+  const [openedReadSeq, setOpenedReadSeq] = useState(0);
 
   useEffect(() => {
     let cancelled = false;
+    // The header's details, when the room list has not brought them (yet): beside the messages, not before.
+    if (!chat.getState().rooms[roomId]) {
+      api.room(roomId).then(
+        (r) => !chat.getState().rooms[roomId] && r.unreadCount !== undefined && chat.dispatch({ type: "room_upserted", room: r }),
+        () => {},
+      );
+    }
     (async () => {
-      if (!chat.getState().rooms[roomId]) {
-        const r = await api.room(roomId);
-        if (r.unreadCount !== undefined) chat.dispatch({ type: "room_upserted", room: r });
-      }
       await chat.openRoom(roomId);
       if (jumpTo !== undefined) {
         for (let i = 0; i < 40; i++) {
@@ -49,7 +52,11 @@ export default function RoomScreen({ roomId, jumpTo }: { roomId: string; jumpTo?
         }
       }
     })().then(
-      () => !cancelled && setReady(true),
+      () => {
+        if (cancelled) return;
+        setOpenedReadSeq(chat.getState().rooms[roomId]?.lastReadSeq ?? 0);
+        setReady(true);
+      },
       (err) => {
         if (cancelled) return;
         // Offline with nothing cached: still show whatever this tab holds.

@@ -21,8 +21,8 @@ beforeAll(async () => {
       startCluster({ instances: 2, databaseUrl: await createDatabase(), redisUrl: serverEnv().REDIS_URL, env: { RATE_LIMIT_MULTIPLIER: "100", LOG_LEVEL: "warn" } }))(),
     launchBrowser(),
   ]);
-  alice = await newPerson(browser, cluster.url);
-  bob = await newPerson(browser, cluster.url);
+  alice = await newPerson(browser, cluster.url, { name: "alice" });
+  bob = await newPerson(browser, cluster.url, { name: "bob" });
 }, 90_000);
 
 afterAll(async () => {

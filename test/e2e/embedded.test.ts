@@ -36,13 +36,13 @@ let browser: Browser;
 let alice: Person;
 let bob: Person;
 let roomId: string;
-const roomName = `Launch ${unique()}`;
+const roomName = "Launch plans";
 
 beforeAll(async () => {
   server = startServer(serverEnv);
   [browser] = await Promise.all([launchBrowser(), server.waitReady(60_000)]);
-  alice = await newPerson(browser, base);
-  bob = await newPerson(browser, base, { viewport: { width: 375, height: 740 } });
+  alice = await newPerson(browser, base, { name: "alice" });
+  bob = await newPerson(browser, base, { name: "bob", viewport: { width: 375, height: 740 } });
 }, 90_000);
 
 afterAll(async () => {
@@ -65,8 +65,19 @@ describe("PWA, embedded server", () => {
     await expectMessage(bob, "Hello Bob! The release is ready 🚀");
     await send(bob, "Great, shipping it now");
     await expectMessage(alice, "Great, shipping it now");
-    await send(alice, "Line one\nline two (Shift+Enter is not needed here, fill keeps the newline)");
-    await expectMessage(bob, "Line one\nline two (Shift+Enter is not needed here, fill keeps the newline)");
+    // Shift+Enter is a new line, Enter sends.
+    const box = alice.page.locator("#composer-input");
+    await box.fill("Agenda for the launch:");
+    await box.press("Shift+Enter");
+    await alice.page.keyboard.type("1. announce it");
+    await box.press("Shift+Enter");
+    await alice.page.keyboard.type("2. watch the dashboards");
+    await box.press("Enter");
+    await expectMessage(bob, "Agenda for the launch:\n1. announce it\n2. watch the dashboards");
+    const first = bob.page.locator(".row:not(.pending)").filter({ has: bob.page.locator(".content", { hasText: "The release is ready" }) });
+    await first.hover();
+    await first.getByRole("button", { name: "React 🎉" }).click();
+    await alice.page.getByRole("button", { name: "🎉 1" }).waitFor();
     // The sender's own copy went pending -> sent: no row stays pending.
     await alice.page.locator(".row.pending").waitFor({ state: "detached" });
     await screenshot(alice.page, "chat-desktop", "chat-desktop");

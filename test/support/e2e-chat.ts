@@ -15,7 +15,12 @@ export interface Person {
   errors: string[];
 }
 
-export async function newPerson(browser: Browser, baseUrl: string, opts: { viewport?: { width: number; height: number }; serviceWorkers?: boolean } = {}): Promise<Person> {
+/** `name`: a readable username for screenshots (each e2e run has a fresh database); else a unique one. */
+export async function newPerson(
+  browser: Browser,
+  baseUrl: string,
+  opts: { name?: string; viewport?: { width: number; height: number }; serviceWorkers?: boolean } = {},
+): Promise<Person> {
   const context = await browser.newContext({
     baseURL: baseUrl,
     viewport: opts.viewport ?? { width: 1200, height: 760 },
@@ -23,7 +28,8 @@ export async function newPerson(browser: Browser, baseUrl: string, opts: { viewp
   });
   const page = await context.newPage();
   const tag = unique();
-  const person: Person = { context, page, username: `p${tag}`.slice(0, 32), email: `p${tag}@example.com`, password: "correct horse battery", dialogs: [], errors: [] };
+  const username = opts.name ?? `p${tag}`.slice(0, 32);
+  const person: Person = { context, page, username, email: `${username}.${tag}@example.com`, password: "correct horse battery", dialogs: [], errors: [] };
   page.on("dialog", (d) => {
     person.dialogs.push(d.message());
     void d.dismiss();

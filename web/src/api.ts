@@ -62,6 +62,7 @@ export const api = {
   newest: (key: string, limit = 50) => call<MessagePage>("GET", `/api/rooms/${room(key)}/messages${q({ limit })}`),
   before: (key: string, before: number, limit = 50) => call<MessagePage>("GET", `/api/rooms/${room(key)}/messages${q({ before, limit })}`),
   after: (key: string, after: number) => call<MessagePage>("GET", `/api/rooms/${room(key)}/messages${q({ after, limit: 100 })}`),
+  send: (key: string, content: string, clientMsgId: string) => call<Message>("POST", `/api/rooms/${room(key)}/messages`, { content, clientMsgId }),
   edit: (id: string, content: string) => call<Message>("PATCH", `/api/messages/${encodeURIComponent(id)}`, { content }),
   remove: (id: string) => call<Message>("DELETE", `/api/messages/${encodeURIComponent(id)}`),
   react: (id: string, emoji: string) => call<Message>("POST", `/api/messages/${encodeURIComponent(id)}/reactions`, { emoji }),

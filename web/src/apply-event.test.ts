@@ -156,6 +156,19 @@ describe("applyEvent", () => {
     expect(state.views[ROOM]!.messages).toHaveLength(2);
   });
 
+  test("a message sent over HTTP (room not open) leaves the pending list; the resume point waits for its stream", () => {
+    let state = loaded([message(1)]);
+    state = applyEvent(state, { type: "send_queued", pending: { clientMsgId: "c-h", roomId: ROOM, content: "h", author: { id: me.id, username: "me" }, createdAt: "2026-01-01T00:00:00.000Z", status: "pending" } });
+    const stored = message(2, { clientMsgId: "c-h", author: { id: me.id, username: "me" }, content: "h" });
+    state = applyEvent(state, { type: "send_confirmed", message: stored });
+    expect(state.pending).toEqual([]);
+    expect(state.views[ROOM]!.messages.map((m) => m.id)).toEqual(["m1", "m2"]);
+    expect(state.views[ROOM]!.lastSeq).toBe(1);
+    state = applyEvent(state, frame({ event: "new_message", data: stored, seq: 2 }));
+    expect(state.views[ROOM]!).toMatchObject({ lastSeq: 2 });
+    expect(state.views[ROOM]!.messages).toHaveLength(2);
+  });
+
   test("presence replaces the set; presence_diff adds and removes; total from the latest", () => {
     const a = { id: "a", username: "a" };
     const b = { id: "b", username: "b" };

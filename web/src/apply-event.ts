@@ -77,6 +77,8 @@ export type ChatEvent =
   | { type: "frame"; frame: ServerFrameIn; now: number }
   | { type: "send_queued"; pending: PendingMessage }
   | { type: "send_failed"; clientMsgId: string; error: string }
+  /** Sent over HTTP: the message as stored (its room's stream brings it too when open). */
+  | { type: "send_confirmed"; message: Message }
   | { type: "send_retry"; clientMsgId: string }
   | { type: "read"; roomId: string; seq: number }
   | { type: "typing_expired"; now: number };
@@ -305,6 +307,14 @@ export function applyEvent(state: ChatState, event: ChatEvent): ChatState {
         ...state,
         pending: state.pending.map((p) => (p.clientMsgId === event.clientMsgId ? { ...p, status: "failed", error: event.error } : p)),
       };
+    case "send_confirmed": {
+      const { message } = event;
+      const pending = state.pending.filter((p) => !(p.roomId === message.roomId && p.clientMsgId === message.clientMsgId));
+      // Into a loaded view only as a message (the resume point moves with its stream, not with HTTP).
+      const view = state.views[message.roomId];
+      const views = view?.loaded ? { ...state.views, [message.roomId]: { ...view, messages: mergeMessages(view.messages, [message]) } } : state.views;
+      return { ...state, pending, views };
+    }
     case "send_retry":
       return {
         ...state,

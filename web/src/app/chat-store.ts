@@ -21,6 +21,9 @@ export function createChatStore() {
   let everConnected = false;
   /** The first room list: a room opens at the first unread only once its read marker is known. */
   let roomsLoaded: Promise<void> = Promise.resolve();
+  /** IndexedDB opened (or failed to): a message is written there before it is sent. */
+  let outboxReady: Promise<void> = Promise.resolve();
+  let listening = false;
 
   function dispatch(event: ChatEvent) {
     const before = state;
@@ -44,7 +47,8 @@ export function createChatStore() {
   });
 
   async function sendEntry(entry: OutboxEntry): Promise<"sent" | "rejected" | "offline"> {
-    if (!connection.isOpen(entry.roomId)) return "offline";
+    // A room not open here (written before a reload, the tab now elsewhere): over HTTP, same clientMsgId.
+    if (!connection.isOpen(entry.roomId)) return sendOverHttp(entry);
     try {
       await connection.request("send_message", { roomId: entry.roomId, content: entry.content, clientMsgId: entry.clientMsgId, timestamp: Date.now() });
       return "sent";
@@ -58,6 +62,20 @@ export function createChatStore() {
     }
   }
   let sender: ReturnType<typeof createOutboxSender> | undefined;
+
+  async function sendOverHttp(entry: OutboxEntry): Promise<"sent" | "rejected" | "offline"> {
+    try {
+      const message = await api.send(entry.roomId, entry.content, entry.clientMsgId);
+      dispatch({ type: "send_confirmed", message });
+      return "sent";
+    } catch (err) {
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+        dispatch({ type: "send_failed", clientMsgId: entry.clientMsgId, error: err.message });
+        return "rejected";
+      }
+      return "offline";
+    }
+  }
 
   function onFrame(frame: ServerFrameIn, before: ChatState) {
     if (frame.event === "room_activity" || frame.event === "new_message") notifyIfHidden(frame, before);
@@ -83,17 +101,25 @@ export function createChatStore() {
     connection.start();
     // The room list and the outbox fill in when they come.
     roomsLoaded = loadRooms().catch(() => {});
-    void openOutbox().then(async (opened) => {
-      outbox = opened;
-      sender = createOutboxSender(opened, sendEntry);
-      for (const entry of await opened.all()) dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
-      // Rooms joined before the outbox was open flush now (the others on their `joined`).
-      await sender.flush();
-    }, () => {});
-    window.addEventListener("online", () => connection.retryNow());
-    document.addEventListener("visibilitychange", () => {
-      if (!document.hidden) connection.retryNow();
-    });
+    outboxReady = openOutbox().then(
+      (opened) => {
+        outbox = opened;
+        const ready = (sender = createOutboxSender(opened, sendEntry));
+        void (async () => {
+          for (const entry of await opened.all()) dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
+          // Rooms joined before the outbox was open flush now (the others on their `joined`).
+          await ready.flush();
+        })().catch(() => {});
+      },
+      () => {},
+    );
+    if (!listening) {
+      listening = true;
+      window.addEventListener("online", () => connection.retryNow());
+      document.addEventListener("visibilitychange", () => {
+        if (!document.hidden) connection.retryNow();
+      });
+    }
   }
 
   async function signOutLocally() {
@@ -153,6 +179,7 @@ export function createChatStore() {
       const entry: OutboxEntry = { clientMsgId: newClientMsgId(), roomId, content, author: { id: me.id, username: me.username }, createdAt: new Date().toISOString() };
       dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
       // Written down first: a reload or a lost connection must not lose it.
+      await outboxReady;
       await outbox?.add(entry).catch(() => {});
       if (sender) await sender.sendOne(entry);
       else await sendEntry(entry);

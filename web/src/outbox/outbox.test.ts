@@ -53,13 +53,28 @@ describe("outbox", () => {
       (e) => rejected.push(e.clientMsgId),
     );
     await sender.flush();
-    expect(attempts).toEqual(["c-1"]); // stops at the first that cannot go: order is kept
+    expect(attempts).toEqual(["c-1"]); // a room stops at its first entry that cannot go: order is kept
     expect((await outbox.all()).length).toBe(3);
     online = true;
     await sender.flush();
     expect(attempts).toEqual(["c-1", "c-1", "c-2", "c-3"]);
     expect(rejected).toEqual(["c-2"]);
     expect(await outbox.all()).toEqual([]);
+  });
+
+  test("one room that cannot send does not hold back another room's entries", async () => {
+    const outbox = await openOutbox(new IDBFactory());
+    await outbox.add(entry(1, "r1"));
+    await outbox.add(entry(2, "r2"));
+    await outbox.add(entry(3, "r1"));
+    const attempts: string[] = [];
+    const sender = createOutboxSender(outbox, async (e) => {
+      attempts.push(e.clientMsgId);
+      return e.roomId === "r1" ? "offline" : "sent";
+    });
+    await sender.flush();
+    expect(attempts).toEqual(["c-1", "c-2"]);
+    expect((await outbox.all()).map((e) => e.clientMsgId)).toEqual(["c-1", "c-3"]);
   });
 
   test("a flush for one room leaves the other rooms' entries alone", async () => {

@@ -74,11 +74,12 @@ export function createOutboxSender(outbox: Outbox, send: (entry: OutboxEntry) =>
 
   return {
     sendOne,
-    /** Sends what is waiting for this room (all rooms when omitted), one after another to keep their order. */
+    /** Sends what is waiting for this room (all rooms when omitted), one after another to keep each room's order. */
     async flush(roomId?: string) {
+      const blocked = new Set<string>();
       for (const entry of await outbox.all()) {
-        if (roomId !== undefined && entry.roomId !== roomId) continue;
-        if ((await sendOne(entry)) === "offline") break;
+        if ((roomId !== undefined && entry.roomId !== roomId) || blocked.has(entry.roomId)) continue;
+        if ((await sendOne(entry)) === "offline") blocked.add(entry.roomId);
       }
     },
   };

@@ -5,6 +5,7 @@
 #   ensure-tools.sh --services   + PostgreSQL and Redis
 #   ensure-tools.sh --cluster    + PostgreSQL, Redis and Caddy (bun run cluster, the cluster system test)
 #   ensure-tools.sh --browser    + Debian's Chromium and fonts (the PWA's end-to-end tests, bun run bench:web)
+#   ensure-tools.sh --fuzz       + schemathesis in a venv under .tools/ (the HTTP fuzz test)
 set -euo pipefail
 
 BUN_VERSION="${BUN_VERSION:-1.4.5}"
@@ -25,11 +26,13 @@ apt_install() {
 need_services=""
 need_caddy=""
 need_browser=""
+need_fuzz=""
 for arg in "$@"; do
   case "$arg" in
     --services) need_services=1 ;;
     --cluster) need_services=1; need_caddy=1 ;;
     --browser) need_browser=1 ;;
+    --fuzz) need_fuzz=1 ;;
     *) echo "[setup] unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -61,5 +64,21 @@ if [ -n "$need_browser" ]; then
   if [ ${#missing[@]} -gt 0 ]; then
     echo "[setup] installing ${missing[*]}" >&2
     apt_install "${missing[@]}"
+  fi
+fi
+
+# schemathesis (Python >= 3.11) from PyPI, pinned, in its own venv: Debian refuses system-wide pip installs.
+SCHEMATHESIS_VERSION="4.32.5"
+if [ -n "$need_fuzz" ]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/.tools/schemathesis"
+  if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+      echo "[setup] installing python3-venv" >&2
+      apt_install python3-venv
+    fi
+    echo "[setup] installing schemathesis ${SCHEMATHESIS_VERSION} into .tools/schemathesis" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}" >&2
   fi
 fi

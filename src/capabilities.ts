@@ -21,7 +21,7 @@ export function createCapabilities(deps: { env: Env; database: Database; cache: 
     users: createUsers(db),
     passwords: createPasswordHasher({ memoryKib: env.PASSWORD_MEMORY_KIB, timeCost: env.PASSWORD_TIME_COST }),
     rooms,
-    messages: createMessages({ database, events, rooms, limiter }),
+    messages: createMessages({ database, events, rooms, limiter, maxReactionsPerMessage: env.MAX_REACTIONS_PER_MESSAGE }),
   };
 }
 

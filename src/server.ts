@@ -1,9 +1,10 @@
 import type { Server } from "bun";
 import { createApp, type AppState } from "./app.ts";
+import { errorBody } from "./http/errors.ts";
 import { createCapabilities } from "./capabilities.ts";
 import type { Env } from "./env.ts";
 import { createDomainEvents } from "./events.ts";
-import type { Logger } from "./log.ts";
+import { describeError, type Logger } from "./log.ts";
 import { messageFrameHandlers } from "./messages/ws.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { presenceFrameHandlers } from "./presence/ws.ts";
@@ -16,6 +17,19 @@ import { createUserFeed } from "./realtime/user-feed.ts";
 import { roomFrameHandlers } from "./rooms/ws.ts";
 import type { WebApp } from "./static/load-web.ts";
 import type { Stores } from "./stores.ts";
+
+/**
+ * Request line and headers, as Bun's own default limit counts them. Bun runs with
+ * --max-http-header-size above this (package.json, cluster, tests), so the app,
+ * not Bun, answers first, with the contract's body.
+ */
+const MAX_HEADER_BYTES = 16 * 1024;
+
+function headerBytes(req: Request): number {
+  let total = req.url.length + req.method.length + 12;
+  for (const [name, value] of req.headers) total += name.length + value.length + 4;
+  return total;
+}
 
 export interface ChatServerOptions {
   env: Env;
@@ -33,7 +47,7 @@ export interface ChatServerOptions {
 /** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. Not ready until `ready()`. */
 export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}, web }: ChatServerOptions) {
   const state: AppState = { ready: false, draining: false };
-  const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
+  const events = createDomainEvents((err) => log.error("event listener failed", describeError(err)));
   const metrics = createMetrics(instanceId);
   const capabilities = createCapabilities({ env, events, ...stores });
   const { rooms, messages, sessions } = capabilities;
@@ -73,11 +87,15 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
   const server: Server<SocketData> = Bun.serve<SocketData>({
     port: env.PORT,
     hostname: env.HOST,
-    // Above the app's own limit, so the app answers 413 with the contract's body.
-    maxRequestBodySize: env.MAX_BODY_BYTES * 4,
+    // No limit of Bun's own: past it Bun drops the connection without an answer (a 502 behind
+    // Caddy). The app's bodyLimit reads at most MAX_BODY_BYTES of any body and answers 413.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     routes: web?.routes,
     development: web?.routes ? { hmr: true } : false,
     async fetch(req, srv) {
+      if (headerBytes(req) > MAX_HEADER_BYTES) {
+        return Response.json(errorBody("headers_too_large", `request line and headers over ${MAX_HEADER_BYTES} bytes`), { status: 431 });
+      }
       const url = new URL(req.url);
       if (url.pathname === "/ws") return realtime.upgrade(req, url, srv);
       const asset = await web?.assets?.serve(req, url);

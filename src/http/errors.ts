@@ -10,6 +10,10 @@ export type ErrorCode =
   | "not_joined"
   | "conflict"
   | "payload_too_large"
+  | "unsupported_media_type"
+  | "method_not_allowed"
+  | "too_many_reactions"
+  | "headers_too_large"
   | "rate_limited"
   | "unavailable"
   | "internal";

@@ -19,6 +19,13 @@ export function createRateLimiter(cache: Cache, multiplier: number) {
         throw new AppError(429, "rate_limited", "too many requests, slow down", undefined, resetInSeconds);
       }
     },
+    /** Throws 429 while `key` has used up its window, without counting this call (a lock checked before the work). */
+    async assertOpen(key: string, limit: Limit) {
+      const seen = await cache.peek(`rl:${key}`).catch(() => null);
+      if (seen && seen.count >= Math.ceil(limit.max * multiplier)) {
+        throw new AppError(429, "rate_limited", "too many requests, slow down", undefined, seen.resetInSeconds);
+      }
+    },
     async reset(key: string) {
       await cache.del(`rl:${key}`);
     },

@@ -1,7 +1,7 @@
 import type { Server } from "bun";
 import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 import { createRoomPresence } from "../presence/room-presence.ts";
 import type { PresenceStore } from "../presence/store.ts";
 import { BusMessage, parseBusMessage, roomChannel, SESSIONS_CHANNEL, SessionRevoked } from "../protocol.ts";
@@ -53,7 +53,7 @@ export function createHub(opts: HubOptions) {
   let timers: ReturnType<typeof setInterval>[] = [];
   let unsubscribeSessions: (() => Promise<void>) | undefined;
 
-  const logError = (what: string) => (err: unknown) => log.error(what, { error: String(err) });
+  const logError = (what: string) => (err: unknown) => log.error(what, describeError(err));
   const publishBus = (roomId: string, message: BusMessage) =>
     bus.publish(roomChannel(roomId), JSON.stringify(message)).catch(logError("bus publish failed"));
 

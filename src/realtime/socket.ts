@@ -3,7 +3,7 @@ import type { AppState } from "../app.ts";
 import { SESSION_COOKIE } from "../auth/middleware.ts";
 import type { Sessions } from "../auth/session.ts";
 import { AppError, errorBody } from "../http/errors.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 import { encodeFrame, parseClientFrame, type ClientFrame } from "../protocol.ts";
 import type { FrameContext, FrameHandlers, Socket, SocketData } from "../socket-context.ts";
 import type { Hub } from "./hub.ts";
@@ -84,7 +84,7 @@ export function createRealtime(opts: RealtimeOptions) {
     } catch (err) {
       if (ws.readyState !== 1) return;
       if (err instanceof AppError) return sendError(ws, err.code, err.message, ref);
-      log.error("frame handler failed", { event: parsed.event, error: String(err), stack: (err as Error)?.stack });
+      log.error("frame handler failed", { event: parsed.event, ...describeError(err) });
       sendError(ws, "internal", "internal error", ref);
     }
   }
@@ -102,7 +102,8 @@ export function createRealtime(opts: RealtimeOptions) {
     },
     message(ws, message) {
       if (typeof message !== "string") return sendError(ws, "invalid_frame", "send text frames");
-      if (message.length > opts.maxFrameBytes) {
+      // Bytes, not UTF-16 units: a character may take up to 3 bytes (4 for a pair, which is 2 units).
+      if (message.length * 3 > opts.maxFrameBytes && Buffer.byteLength(message, "utf8") > opts.maxFrameBytes) {
         return sendError(ws, "too_large", `frame over ${opts.maxFrameBytes} bytes`);
       }
       const parsed = parseClientFrame(message);

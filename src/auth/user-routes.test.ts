@@ -25,7 +25,7 @@ describe("GET /api/users", () => {
     for (const u of found.body.data) expect(Object.keys(u).sort()).toEqual(["id", "username"]);
     expect((await api(A, "GET", `/api/users?q=${tag}`, me.token)).body.data).toHaveLength(3);
     expect((await api(A, "GET", `/api/users?q=%25`, me.token)).body.data).toEqual([]); // % is literal
-    for (const bad of ["", "?q=", `?q=${"a".repeat(51)}`, "?q=a&limit=0", "?q=a&limit=51", "?q=a&limit=x"]) {
+    for (const bad of ["", "?q=", `?q=${"a".repeat(51)}`, "?q=a&limit=0", "?q=a&limit=51", "?q=a&limit=x", "?q=a%00b"]) {
       const res = await api(A, "GET", `/api/users${bad}`, me.token);
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBeString();

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ErrorResponse, jsonResponse } from "../http/openapi.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
-import { UserRef } from "../protocol.ts";
+import { Text, UserRef } from "../protocol.ts";
 import { requireAuth } from "./middleware.ts";
 import type { Sessions } from "./session.ts";
 import type { Users } from "./users.ts";
@@ -19,7 +19,7 @@ export function userRoutes({ sessions, users }: { sessions: Sessions; users: Use
     tags: ["auth"],
     request: {
       query: z.object({
-        q: z.string().min(1).max(50).openapi({ description: "username prefix, case-insensitive (1..50 characters)" }),
+        q: Text().min(1).max(50).openapi({ description: "username prefix, case-insensitive (1..50 characters)" }),
         limit: queryInt(1, LIMIT.max).optional().openapi({ description: `1..${LIMIT.max}, default ${LIMIT.default}` }),
       }),
     },

@@ -114,7 +114,8 @@ describe("PWA, embedded server", () => {
     const edited = alice.page.locator(".row").filter({ has: alice.page.locator(".content", { hasText: "typo message" }) });
     await edited.hover();
     await edited.getByRole("button", { name: "React 🎉" }).click();
-    await bob.page.getByRole("button", { name: "🎉 1" }).waitFor();
+    const onBob = bob.page.locator(".row").filter({ has: bob.page.locator(".content", { hasText: "typo message" }) });
+    await onBob.getByRole("button", { name: "🎉 1" }).waitFor();
     await edited.hover();
     await edited.getByRole("button", { name: "Delete" }).click();
     await edited.getByRole("button", { name: "Delete", exact: true }).click();

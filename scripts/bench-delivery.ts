@@ -436,7 +436,8 @@ async function runBench() {
     cluster = await startCluster({
       instances,
       caddy: flags.caddy,
-      env: { RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn" },
+      // Clients share users (--users): lift the per-user socket cap for the benchmark.
+      env: { RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn", WS_MAX_SOCKETS_PER_USER: "10000" },
     });
     const c = cluster;
     const httpUrls = c.instances.map((i) => i.url);

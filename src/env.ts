@@ -78,6 +78,13 @@ const envSchema = z.object({
   WS_MAX_FRAME_BYTES: int(32_768, 1024, 1_048_576),
   // A socket with more than this queued is closed with 4008 and resumes with afterSeq.
   WS_MAX_BUFFERED_BYTES: int(4 * 1_048_576, 65_536, 256 * 1_048_576),
+  // A join whose afterSeq is further behind gets `truncated` and the last this-many events (page older ones over HTTP).
+  WS_REPLAY_MAX: int(500, 1, 100_000),
+  // Live sockets per user on one instance; past it the upgrade is refused with 429.
+  WS_MAX_SOCKETS_PER_USER: int(20, 1, 10_000),
+  // Rooms one socket, and one user's sockets together on one instance, may be joined to.
+  WS_MAX_ROOMS_PER_SOCKET: int(500, 1, 100_000),
+  WS_MAX_ROOMS_PER_USER: int(2_000, 1, 1_000_000),
   // Names in a room's first presence list and in presence diffs; past it diffs carry the total alone.
   PRESENCE_LIST_MAX: int(100, 1, 10_000),
   // Off by default: see README, "permessage-deflate" (measured with bun run bench:deflate).

@@ -209,6 +209,7 @@ export const BusMessage = z.discriminatedUnion("t", [
 ]);
 export type BusMessage = z.infer<typeof BusMessage>;
 export const SessionRevoked = z.object({ sessionId: z.string() });
+export type SessionRevoked = z.infer<typeof SessionRevoked>;
 
 /** Parses a bus payload; undefined when it is not one of ours. */
 export function parseBusMessage<T>(schema: z.ZodType<T>, payload: string): T | undefined {

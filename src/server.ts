@@ -37,7 +37,7 @@ export interface ChatServerOptions {
   stores: Stores;
   log: Logger;
   /** Tests tune the hub's bounds and may wrap what it asks Postgres (e.g. to widen the join seam). */
-  hub?: Partial<Pick<HubOptions, "gapWaitMs" | "maxPendingEvents" | "maxJoinerBuffer" | "reconcileMs">> & {
+  hub?: Partial<Pick<HubOptions, "gapWaitMs" | "maxPendingEvents" | "maxJoinerBuffer" | "reconcileMs" | "sweepMs">> & {
     wrapDomain?: (domain: HubDomain) => HubDomain;
   };
   /** The PWA (main.ts loads it; in-process test servers go without). */
@@ -64,6 +64,9 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
     metrics: realtimeMetrics,
     maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
     presenceListMax: env.PRESENCE_LIST_MAX,
+    replayMax: env.WS_REPLAY_MAX,
+    maxRoomsPerSocket: env.WS_MAX_ROOMS_PER_SOCKET,
+    maxRoomsPerUser: env.WS_MAX_ROOMS_PER_USER,
     domain: wrapDomain(createHubDomain(db, messages)),
   });
   events.on(hub.onDomainEvent);
@@ -80,6 +83,7 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
     framesPerSecond: env.WS_FRAMES_PER_SECOND * env.RATE_LIMIT_MULTIPLIER,
     maxFrameBytes: env.WS_MAX_FRAME_BYTES,
     perMessageDeflate: env.WS_PER_MESSAGE_DEFLATE,
+    maxSocketsPerUser: env.WS_MAX_SOCKETS_PER_USER,
     // Bun drops frames past its own limit without closing: keep it well above the app's 4008 limit.
     backpressureLimit: Math.max(64 * 1024 * 1024, env.WS_MAX_BUFFERED_BYTES * 2),
   });

@@ -15,6 +15,8 @@ export type ErrorCode =
   | "too_many_reactions"
   | "headers_too_large"
   | "rate_limited"
+  | "too_many_sockets"
+  | "too_many_rooms"
   | "unavailable"
   | "internal";
 

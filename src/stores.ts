@@ -6,6 +6,8 @@ import { createRedisCache } from "./cache/cache-redis.ts";
 import type { Cache } from "./cache/cache.ts";
 import { openDatabase, type Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
+import { createRedisBuckets } from "./rate-limit/buckets-redis.ts";
+import type { BucketStore } from "./rate-limit/bucket.ts";
 import { createRedisPresence } from "./presence/store-redis.ts";
 import { createMemoryPresence, type PresenceStore } from "./presence/store.ts";
 import { openRedis, untilReady, type RedisStates } from "./redis/connections.ts";
@@ -15,6 +17,8 @@ export interface Stores {
   cache: Cache;
   bus: Bus;
   presence: PresenceStore;
+  /** Rate-limit buckets shared by every instance; undefined without Redis (the limiter keeps its own). */
+  buckets?: BucketStore;
   /** The Redis connections' states; undefined when the stores are in-process. */
   redisStates?: () => RedisStates;
   close(): Promise<void>;
@@ -67,6 +71,7 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
     cache,
     bus,
     presence: createRedisPresence(commands, opts.instanceId ?? "instance", prefix),
+    buckets: createRedisBuckets(commands, prefix),
     redisStates: redis.states,
     async close() {
       await bus.close();

@@ -14,6 +14,12 @@ export function createMetrics(instanceId: string) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    httpCache: new Counter({
+      name: "http_cache_requests_total",
+      help: "Cacheable GETs by endpoint and result (hit, miss, bypass: cache store unreachable)",
+      labelNames: ["endpoint", "result"] as const,
+      registers: [registry],
+    }),
     rateLimited: new Counter({
       name: "rate_limited_total",
       help: "Requests refused with 429",

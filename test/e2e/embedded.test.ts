@@ -80,6 +80,9 @@ describe("PWA, embedded server", () => {
     await alice.page.getByRole("button", { name: "🎉 1" }).waitFor();
     // The sender's own copy went pending -> sent: no row stays pending.
     await alice.page.locator(".row.pending").waitFor({ state: "detached" });
+    // No hover or focus toolbar in the README picture.
+    await bob.page.mouse.move(1, 300);
+    await bob.page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await screenshot(alice.page, "chat-desktop", "chat-desktop");
     await screenshot(bob.page, "chat-mobile", "chat-mobile");
     expect(alice.errors).toEqual([]);

@@ -3,7 +3,7 @@
 # missing (and Caddy, for the cluster system test), then scripts/test.ts starts throwaway servers and runs the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-tools.sh --cluster --fuzz
+bash scripts/ensure-tools.sh --cluster --browser --fuzz
 bun install --frozen-lockfile >&2
 # kubeconform v0.8.0 (go install; needs Go >= 1.26) and offline Kubernetes schemas, for deploy/manifests.test.ts.
 bash scripts/ensure-kubeconform.sh >/dev/null

@@ -52,6 +52,14 @@ const cases: { event: ServerEvent; data: any; ref?: string | number; seq?: numbe
   { event: "pong", data: {} },
   { event: "error", data: { code: "invalid_data", message: "roomId: required" }, ref: 3 },
   { event: "error", data: { code: "too_large", message: "frame over 32768 bytes" } },
+  { event: "room_activity", data: { roomId: "other-room", lastSeq: 9, lastActivityAt: "2026-12-01T08:03:00.000Z" } },
+  {
+    event: "membership_added",
+    data: {
+      room: { id: "r-9", slug: "new", name: "New", isPrivate: false, createdAt: "2026-12-01T08:00:00.000Z", memberCount: 2, lastSeq: 0, unreadCount: 0 },
+    },
+  },
+  { event: "membership_removed", data: { roomId: "r-9" } },
 ];
 
 describe("v2 encoding", () => {

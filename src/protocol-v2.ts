@@ -30,6 +30,9 @@ export const V2 = {
   typing: 7,
   pong: 8,
   error: 9,
+  room_activity: 10,
+  membership_added: 11,
+  membership_removed: 12,
 } as const satisfies Record<ServerEvent, number>;
 const EVENT_OF = Object.fromEntries(Object.entries(V2).map(([k, v]) => [v, k])) as Record<number, ServerEvent>;
 
@@ -73,6 +76,12 @@ export const serverFramesV2 = {
   pong: z.tuple([z.literal(8)], Ref),
   /** [9, code, message, ref?] */
   error: z.tuple([z.literal(9), z.string(), z.string()], Ref),
+  /** [10, room, lastSeq, lastActivityAt(ms)] */
+  room_activity: z.tuple([z.literal(10), RoomRef, Int, Ms]),
+  /** [11, Room as in v1]: rare, so left as v1's object. */
+  membership_added: z.tuple([z.literal(11), z.record(z.string(), z.unknown())]),
+  /** [12, room] */
+  membership_removed: z.tuple([z.literal(12), RoomRef]),
 } as const;
 
 // ---------- compact ids ----------
@@ -200,6 +209,15 @@ export function encodeFrameV2<E extends ServerEvent>(
     case "error":
       frame = trimEnd([V2.error, d.code, d.message, ref]);
       break;
+    case "room_activity":
+      frame = [V2.room_activity, room, d.lastSeq, ms(d.lastActivityAt)];
+      break;
+    case "membership_added":
+      frame = [V2.membership_added, d.room];
+      break;
+    case "membership_removed":
+      frame = [V2.membership_removed, room];
+      break;
     default:
       throw new Error(`no v2 encoding for ${String(event)}`);
   }
@@ -294,6 +312,12 @@ export function createV2Decoder() {
         return withRef({ event, data: {} }, f[1]);
       case "error":
         return withRef({ event, data: { code: f[1], message: f[2] } }, f[3]);
+      case "room_activity":
+        return { event, data: { roomId: roomOf(f[1] as number | string), lastSeq: f[2], lastActivityAt: iso(f[3]) } };
+      case "membership_added":
+        return { event, data: { room: f[1] } };
+      case "membership_removed":
+        return { event, data: { roomId: roomOf(f[1] as number | string) } };
     }
   }
 

@@ -211,6 +211,26 @@ describe("presence and errors in v2", () => {
     expect(allArrays(c)).toBe(true);
   });
 
+  test("per-user frames in v2: room_activity and membership_added for rooms not joined", async () => {
+    const [owner, guest] = await Promise.all([signUp(A), signUp(B)]);
+    const room = await newRoom(owner.token);
+    const lean = await v2(B, owner.token);
+    const plain = await connect(A, owner.token);
+    await Bun.sleep(300); // each instance reads the user's memberships on connect
+    await postMessage(owner.token, room.id, "hello");
+    const activity = (c: ChatClient) => c.waitFor((f) => f.event === "room_activity" && f.data.roomId === room.id, 5_000);
+    const [a2, a1] = await Promise.all([activity(lean), activity(plain)]);
+    expect(a2.data).toEqual(a1.data);
+    expect(a2.data).toMatchObject({ roomId: room.id, lastSeq: 1 });
+    expect(JSON.parse(lean.raw.find((t) => t.startsWith("[10,"))!)).toEqual([10, room.id, 1, Date.parse(a1.data.lastActivityAt)]);
+    const guestLean = await v2(A, guest.token);
+    await Bun.sleep(300);
+    expect((await api(A, "POST", `/api/rooms/${room.id}/join`, guest.token)).status).toBeLessThan(300);
+    const added = await guestLean.waitFor((f) => f.event === "membership_added", 5_000);
+    expect(added.data.room).toMatchObject({ id: room.id, slug: room.slug });
+    expect(allArrays(guestLean)).toBe(true);
+  });
+
   test("an ack for a room the socket has not joined names the room by id", async () => {
     const user = await signUp(A);
     const room = await newRoom(user.token);

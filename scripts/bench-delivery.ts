@@ -1,12 +1,17 @@
 // Real-time delivery across instances, measured end to end with real processes:
 //   bun run bench:delivery [--clients 200] [--rooms 10] [--rate 200] [--duration 10]
 //                          [--instances 2] [--users N] [--senders N] [--client-procs 1] [--caddy] [--json]
+//                          [--protocol v1|v2] [--cpu-prof DIR]
 // Starts throwaway Postgres + Redis and N instances (RATE_LIMIT_MULTIPLIER=1000),
 // registers users over HTTP, creates rooms, then K client processes (this script
 // in worker mode) open the WebSockets (spread over the instances and rooms, or all
 // through Caddy with --caddy) and join. For --duration seconds the senders send
 // --rate messages/s in total; every receiver records now - sentAt per new_message
 // and checks its room's envelope `seq`: increasing, with no gap or duplicate.
+// --protocol v2 asks for the lean encoding (Sec-WebSocket-Protocol: chat.v2); the
+// report gives the bytes received per delivered message either way (frame payloads
+// plus the WebSocket frame headers, counted by the clients). --cpu-prof DIR runs the
+// instances under `bun --cpu-prof` (a .cpuprofile and a .md summary each, in DIR).
 // A benchmark, not a test: it prints numbers and exits 0 unless something broke.
 // Loopback only; every phase has a deadline.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -29,6 +34,8 @@ const { values: flags } = parseArgs({
     "client-procs": { type: "string", default: "1" },
     caddy: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    protocol: { type: "string", default: "v1" },
+    "cpu-prof": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
     // Internal: worker mode.
     worker: { type: "string" },
@@ -47,6 +54,7 @@ interface ClientPlan {
 }
 
 interface Plan {
+  protocol: "v1" | "v2";
   durationMs: number;
   rate: number;
   workers: number;
@@ -60,6 +68,11 @@ interface WorkerResult {
   sent: number;
   acked: number;
   received: number;
+  /** Frames and their bytes received from "go" to "finish": payload, and payload + WebSocket headers. */
+  frames: number;
+  payloadBytes: number;
+  wireBytes: number;
+  newMessageBytes: number;
   /** Latency in whole ms (Date.now() resolution) -> count. */
   latency: Record<string, number>;
   ackLatency: Record<string, number>;
@@ -99,11 +112,19 @@ async function runWorker(planPath: string, me: number) {
   let firstDeliveryAt = 0;
   let lastDeliveryAt = 0;
   let finishing = false;
+  let measuring = false;
+  let frames = 0;
+  let payloadBytes = 0;
+  let wireBytes = 0;
+  let newMessageBytes = 0;
+  const lean = plan.protocol === "v2";
+  // Server frames carry no mask: 2 header bytes up to 125, 4 up to 65,535, else 10.
+  const headerBytes = (n: number) => (n < 126 ? 2 : n < 65536 ? 4 : 10);
   const bump = (map: Map<number, number>, key: number) => map.set(key, (map.get(key) ?? 0) + 1);
 
   const open = (plan: ClientPlan) =>
     new Promise<ClientSocket>((resolve, reject) => {
-      const ws = new WebSocket(`${plan.wsUrl}?token=${encodeURIComponent(plan.token)}`);
+      const ws = new WebSocket(`${plan.wsUrl}?token=${encodeURIComponent(plan.token)}`, lean ? ["chat.v2"] : undefined);
       const socket: ClientSocket = { plan, ws, last: 0, seqs: [], own: [] };
       const timer = setTimeout(() => reject(new Error(`client ${plan.index}: no joined in 20 s`)), 20_000);
       ws.onopen = () => ws.send(JSON.stringify({ event: "join_room", data: { roomId: plan.roomId }, ref: 1 }));
@@ -113,7 +134,15 @@ async function runWorker(planPath: string, me: number) {
         reject(new Error(`client ${plan.index}: closed ${ev.code} ${ev.reason}`));
       };
       ws.onmessage = (ev) => {
-        const f = JSON.parse(ev.data as string);
+        const text = ev.data as string;
+        // Every payload here is ASCII (UUIDs, numbers, "bench message N"): length = bytes.
+        if (measuring) {
+          frames++;
+          payloadBytes += text.length;
+          wireBytes += text.length + headerBytes(text.length);
+        }
+        const f = lean ? fromV2(JSON.parse(text)) : JSON.parse(text);
+        if (measuring && f.event === "new_message") newMessageBytes += text.length;
         switch (f.event) {
           case "new_message": {
             const now = Date.now();
@@ -164,6 +193,7 @@ async function runWorker(planPath: string, me: number) {
   };
 
   const go = await nextCommand();
+  measuring = true;
   const t0 = Number(go.split(" ")[1]);
   const cpuStart = process.cpuUsage();
   const progress = setInterval(() => say("progress", { received, acked, sent }), 250);
@@ -195,6 +225,7 @@ async function runWorker(planPath: string, me: number) {
   }
 
   const finish = await nextCommand();
+  measuring = false;
   clearInterval(progress);
   const cpu = process.cpuUsage(cpuStart);
   const lastSeqs = JSON.parse(finish.slice(finish.indexOf(" ") + 1)) as Record<string, number>;
@@ -215,6 +246,10 @@ async function runWorker(planPath: string, me: number) {
     sent,
     acked,
     received,
+    frames,
+    payloadBytes,
+    wireBytes,
+    newMessageBytes,
     latency: Object.fromEntries(latency),
     ackLatency: Object.fromEntries(ackLatency),
     orderViolations,
@@ -229,6 +264,26 @@ async function runWorker(planPath: string, me: number) {
   };
   say("result", result);
   process.exit(0);
+}
+
+/**
+ * What this bench reads of a v2 frame, straight from the array (as a k6 script or a phone
+ * would, without the full decoder): the fields of v1's frame it looks at.
+ */
+function fromV2(a: any[]): any {
+  switch (a[0]) {
+    case 0:
+      return { event: "joined", ref: a[6] };
+    case 1:
+      // sentAt travels as its distance from createdAt.
+      return { event: "new_message", seq: a[2], data: { sentAt: typeof a[9] === "number" ? a[8] + a[9] : undefined } };
+    case 4:
+      return { event: "message_ack", ref: a[5], data: { seq: a[2], clientMsgId: a[4] } };
+    case 9:
+      return { event: "error", ref: a[3], data: { code: a[1], message: a[2] } };
+    default:
+      return { event: "other" };
+  }
 }
 
 function say(kind: string, data: unknown) {
@@ -372,7 +427,8 @@ async function runBench() {
   if (flags.help) {
     console.log(
       "bun run bench:delivery [--clients 200] [--rooms 10] [--rate 200] [--duration 10] [--instances 2]\n" +
-        "                       [--users N] [--senders N] [--client-procs 1] [--caddy] [--json]",
+        "                       [--users N] [--senders N] [--client-procs 1] [--caddy] [--json] [--protocol v1|v2]\n" +
+          "                       [--cpu-prof DIR]",
     );
     return;
   }
@@ -384,6 +440,8 @@ async function runBench() {
   const users = positiveInt("users", flags.users ?? String(Math.min(clients, 200)));
   const senders = positiveInt("senders", flags.senders ?? String(Math.min(clients, Math.max(rooms, Math.ceil(rate / 20)))));
   const procs = positiveInt("client-procs", flags["client-procs"]);
+  const protocol = flags.protocol;
+  if (protocol !== "v1" && protocol !== "v2") throw new Error(`--protocol must be v1 or v2, got ${protocol}`);
   if (rooms * 2 > clients) throw new Error("--clients must be at least twice --rooms (a room needs a receiver)");
   if (senders > clients) throw new Error("--senders must not exceed --clients");
   const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -410,7 +468,13 @@ async function runBench() {
       instances,
       caddy: flags.caddy,
       // Clients share users (--users): lift the per-user socket cap for the benchmark.
-      env: { RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn", WS_MAX_SOCKETS_PER_USER: "10000" },
+      env: {
+        RATE_LIMIT_MULTIPLIER: "1000",
+        LOG_LEVEL: "warn",
+        WS_MAX_SOCKETS_PER_USER: "10000",
+        // Bun reads its own flags from BUN_OPTIONS; the profile is written when the instance exits.
+        ...(flags["cpu-prof"] ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-md --cpu-prof-dir=${flags["cpu-prof"]}` } : {}),
+      },
     });
     const c = cluster;
     const httpUrls = c.instances.map((i) => i.url);
@@ -437,6 +501,7 @@ async function runBench() {
     // first `senders` clients send, so every room with a sender gets one early.
     const wsBases = flags.caddy ? [c.url] : httpUrls;
     const plan: Plan = {
+      protocol,
       durationMs: durationS * 1000,
       rate,
       workers: procs,
@@ -544,6 +609,7 @@ async function runBench() {
       users,
       senders,
       clientProcs: procs,
+      protocol,
       viaCaddy: flags.caddy,
       durationS,
       targetRate: rate,
@@ -552,6 +618,13 @@ async function runBench() {
         expected,
         received,
         perSecond: Math.round(received / Math.max(0.001, (lastAt - Math.min(firstAt, t0)) / 1000)),
+      },
+      // Every frame the clients got while measuring (acks, presence diffs included), per delivered message.
+      bytesPerDelivery: {
+        frames: sum((r) => r.frames),
+        payload: +(sum((r) => r.payloadBytes) / Math.max(1, received)).toFixed(1),
+        wire: +(sum((r) => r.wireBytes) / Math.max(1, received)).toFixed(1),
+        newMessageFrame: +(sum((r) => r.newMessageBytes) / Math.max(1, received)).toFixed(1),
       },
       latencyMs: {
         p50: pct(latency, 50),
@@ -609,6 +682,11 @@ function printReport(r: any) {
     ["messages sent / acked / committed", `${r.messages.sent} / ${r.messages.acked} / ${r.messages.committed}`],
     ["deliveries expected / received", `${r.deliveries.expected} / ${r.deliveries.received}`],
     ["deliveries/s", `${r.deliveries.perSecond}`],
+    ["protocol", r.protocol],
+    [
+      "bytes per delivery: frames / wire / new_message",
+      `${r.bytesPerDelivery.payload} / ${r.bytesPerDelivery.wire} / ${r.bytesPerDelivery.newMessageFrame} B (${r.bytesPerDelivery.frames} frames)`,
+    ],
     ["latency p50 / p95 / p99 / max", `${r.latencyMs.p50} / ${r.latencyMs.p95} / ${r.latencyMs.p99} / ${r.latencyMs.max} ms`],
     ["ack latency p50 / p99", `${r.ackLatencyMs.p50} / ${r.ackLatencyMs.p99} ms`],
     ["order violations / duplicates / missing", `${r.order.violations} / ${r.order.duplicates} / ${r.order.missing}`],

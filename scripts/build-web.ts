@@ -30,6 +30,32 @@ export async function buildWeb(outDir = resolve(ROOT, "dist/web")) {
   if (!app.success) throw new AggregateError(app.logs, "web build failed");
   cpSync(join(ROOT, "web/public"), outDir, { recursive: true });
 
+  // The first API requests, from a classic script ahead of the entry chunk (web/src/early-boot.ts).
+  // Fingerprinted like the chunks, so it is cached for good and precached below.
+  const boot = await Bun.build({
+    entrypoints: [join(ROOT, "web/src/early-boot.ts")],
+    outdir: outDir,
+    format: "iife",
+    minify: true,
+    define: production,
+    naming: "[name]-[hash].[ext]",
+  });
+  if (!boot.success) throw new AggregateError(boot.logs, "early-boot build failed");
+  const bootName = relative(outDir, boot.outputs[0]!.path);
+  const shell = join(outDir, "index.html");
+  const html = readFileSync(shell, "utf8");
+  // The room screen is lazy, but a signed-in first load needs it at once: fetch it beside the
+  // entry chunk instead of after it has run.
+  const roomScreen = app.outputs.map((o) => relative(outDir, o.path)).find((name) => name.startsWith("room-screen-") && name.endsWith(".js"));
+  const charset = '<meta charset="utf-8" />';
+  if (!html.includes(charset) || !roomScreen) throw new Error("web build: index.html has no charset meta or no room-screen chunk");
+  // With the chunks it imports statically (other than the entry), which would otherwise wait for it to run.
+  const entry = /<script type="module"[^>]* src="\/([^"]+)"/.exec(html)?.[1];
+  const deps = [...readFileSync(join(outDir, roomScreen), "utf8").matchAll(/from"\/([^"]+\.js)"/g)].map((m) => m[1]!);
+  const preloads = [roomScreen, ...new Set(deps.filter((d) => d !== entry))].map((name) => `<link rel="modulepreload" href="/${name}" />`);
+  const early = `<script src="/${bootName}"></script>${preloads.join("")}`;
+  writeFileSync(shell, html.replace(charset, `${charset}${early}`));
+
   const sw = await Bun.build({
     entrypoints: [join(ROOT, "web/src/sw.ts")],
     outdir: outDir,

@@ -14,15 +14,22 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(path, {
+function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return read<T>(
+    fetch(path, {
       method,
       credentials: "same-origin",
       headers: body === undefined ? undefined : { "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    }),
+  );
+}
+
+/** A response as the app uses it: the JSON body, or an ApiError. */
+export async function read<T>(pending: Promise<Response>): Promise<T> {
+  let res: Response;
+  try {
+    res = await pending;
   } catch {
     throw new ApiError(0, "offline", "cannot reach the server");
   }

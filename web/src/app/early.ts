@@ -1,16 +1,22 @@
 // Requests started before React renders, so the first screen waits for one round trip, not a chain:
 // who am I, and (on a room's URL) that room's newest page and its screen's code.
-import { api, type MessagePage } from "../api.ts";
+import { api, read, type MessagePage } from "../api.ts";
 import type { Me } from "../../../src/protocol.ts";
 import type { RoomSummary } from "../apply-event.ts";
 
 const roomMatch = /^\/r\/([^/]+)$/.exec(location.pathname);
 const roomId = roomMatch ? decodeURIComponent(roomMatch[1]!) : undefined;
 
-const me: Promise<{ user: Me }> = api.me();
-let newest: { roomId: string; page: Promise<MessagePage> } | undefined = roomId ? { roomId, page: api.newest(roomId, 50) } : undefined;
+/** Started by web/src/early-boot.ts (the production build loads it before this chunk). */
+type Boot = { me: Promise<Response>; rooms: Promise<Response>; newest?: { roomId: string; res: Promise<Response> } };
+const boot = (window as unknown as { __early?: Boot }).__early;
+
+const me: Promise<{ user: Me }> = boot ? read(boot.me) : api.me();
+let newest: { roomId: string; page: Promise<MessagePage> } | undefined = !roomId
+  ? undefined
+  : { roomId, page: boot?.newest?.roomId === roomId ? read(boot.newest.res) : api.newest(roomId, 50) };
 newest?.page.catch(() => {});
-let rooms: Promise<{ data: RoomSummary[]; nextCursor: string | null }> | undefined = api.myRooms();
+let rooms: Promise<{ data: RoomSummary[]; nextCursor: string | null }> | undefined = boot ? read(boot.rooms) : api.myRooms();
 rooms.catch(() => {});
 if (roomId) void import("../messages/room-screen.tsx");
 

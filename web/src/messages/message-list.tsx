@@ -88,13 +88,25 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
     }
   }, [atBottom, messages, onReadBottom]);
 
+  // Virtuoso reports the start reached while it positions the list at mount; an older page
+  // fetched then delays the first paint and re-renders under it. Older pages load only once the
+  // reader has scrolled up (or when the list is too short to scroll at all).
+  const scroller = useRef<HTMLElement | null>(null);
+  const scrolledUp = useRef(false);
+  const lastTop = useRef(Number.POSITIVE_INFINITY);
+  const atTop = useRef(false);
   const startReached = useCallback(() => {
-    if (loading.current || reachedStart) return;
+    atTop.current = true;
+    const el = scroller.current;
+    const scrollable = el ? el.scrollHeight > el.clientHeight + 1 : true;
+    if (loading.current || reachedStart || (scrollable && !scrolledUp.current)) return;
     loading.current = true;
     void loadOlder().finally(() => {
       loading.current = false;
     });
   }, [loadOlder, reachedStart]);
+  const latestStartReached = useRef(startReached);
+  latestStartReached.current = startReached;
 
   // A row once drawn with its author's name keeps it: when an older page lands above, regrouping
   // would shrink the row and move everything below it (the reader's place).
@@ -143,6 +155,33 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
         computeItemKey={(_, item) => keyOf(item)}
         itemContent={itemContent}
         startReached={startReached}
+        atTopStateChange={(top) => {
+          atTop.current = top;
+        }}
+        scrollerRef={(el) => {
+          const node = el instanceof HTMLElement ? el : null;
+          if (node === scroller.current) return;
+          scroller.current = node;
+          if (!node) return;
+          lastTop.current = node.scrollTop;
+          let lastHeight = node.scrollHeight;
+          node.addEventListener(
+            "scroll",
+            () => {
+              // Up by the reader: the top moved up while the content kept its height (Virtuoso's
+              // own corrections while it measures rows change the height as they move the top).
+              const top = node.scrollTop;
+              const height = node.scrollHeight;
+              const up = top < lastTop.current - 1 && height === lastHeight;
+              lastTop.current = top;
+              lastHeight = height;
+              if (!up || scrolledUp.current) return;
+              scrolledUp.current = true;
+              if (atTop.current) latestStartReached.current();
+            },
+            { passive: true },
+          );
+        }}
         followOutput={(bottom) => (bottom ? "auto" : false)}
         atBottomStateChange={setAtBottom}
         atBottomThreshold={80}

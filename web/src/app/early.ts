@@ -12,6 +12,8 @@ type Boot = { me: Promise<Response>; rooms: Promise<Response>; newest?: { roomId
 const boot = (window as unknown as { __early?: Boot }).__early;
 
 const me: Promise<{ user: Me }> = boot ? read(boot.me) : api.me();
+// Signed out, this can fail before the app has attached its handler (the answer is often in already).
+me.catch(() => {});
 let newest: { roomId: string; page: Promise<MessagePage> } | undefined = !roomId
   ? undefined
   : { roomId, page: boot?.newest?.roomId === roomId ? read(boot.newest.res) : api.newest(roomId, 50) };

@@ -128,12 +128,12 @@ function settled<T>(results: PromiseSettledResult<T>[]): T[] {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-function mkdirp(path: string) {
+export function mkdirp(path: string) {
   mkdirSync(path, { recursive: true });
   return path;
 }
 
-async function stopProcess(proc: Subprocess, signal: NodeJS.Signals): Promise<number> {
+export async function stopProcess(proc: Subprocess, signal: NodeJS.Signals): Promise<number> {
   if (proc.exitCode === null && !proc.signalCode) proc.kill(signal);
   const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
   const code = await proc.exited;
@@ -214,7 +214,8 @@ function startInstance(spec: { id: string; port: number; env: Record<string, str
   return instance;
 }
 
-async function startCaddy(dir: string, port: number, instances: ClusterInstance[]): Promise<NonNullable<Cluster["caddy"]>> {
+/** Caddy with the repo's Caddyfile in front of the given upstream ports (also used for the benchmark peer). */
+export async function startCaddy(dir: string, port: number, instances: { port: number }[]): Promise<NonNullable<Cluster["caddy"]>> {
   const caddyBin = Bun.which("caddy");
   if (!caddyBin) throw new Error("caddy not found: run scripts/ensure-tools.sh --cluster");
   const home = mkdirp(join(dir, "caddy"));

@@ -185,7 +185,10 @@ io.on("connection", (socket) => {
       if (!room) return fail(ack, "not_found", "room not found");
       if (!room.role) await store.join(room.id, user.id);
       socket.join(room.id);
-      if (typeof ack === "function") ack({ data: { roomId: room.id, slug: room.slug, lastSeq: Number(room.last_seq) } });
+      // Read after joining: a message committed before this value was emitted before the join
+      // or is at most a repeat below lastSeq; every later one reaches this socket.
+      const lastSeq = await store.lastSeq(room.id);
+      if (typeof ack === "function") ack({ data: { roomId: room.id, slug: room.slug, lastSeq } });
     } catch (err) {
       console.error(`[${config.instanceId}] join_room`, err);
       fail(ack, "internal", "join failed");

@@ -82,6 +82,11 @@ export function createStore(pool, { sessionTtlDays }) {
         values: [key, userId],
       }),
 
+    async lastSeq(roomId) {
+      const row = await one({ name: "room-last-seq", text: "select last_seq from rooms where id = $1", values: [roomId] });
+      return Number(row.last_seq);
+    },
+
     join: (roomId, userId) =>
       pool.query({
         name: "member-insert",

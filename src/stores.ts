@@ -15,6 +15,8 @@ export interface Stores {
   cache: Cache;
   bus: Bus;
   presence: PresenceStore;
+  /** Called when a Redis connection comes back after a loss (none without Redis). */
+  onRedisReconnect(handler: (connection: "commands" | "subscriber") => void): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
       cache,
       bus,
       presence: createMemoryPresence(),
+      onRedisReconnect() {},
       async close() {
         await Promise.allSettled([bus.close(), cache.close()]);
         await database.close();
@@ -65,11 +68,22 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
   ]);
   const cache = createRedisCache(commands, prefix);
   const bus = createRedisBus(commands, subscriber, prefix);
+  const reconnectHandlers = new Set<(connection: "commands" | "subscriber") => void>();
+  for (const [name, connection] of [["commands", commands], ["subscriber", subscriber]] as const) {
+    let readyBefore = connection.status === "ready";
+    connection.on("ready", () => {
+      if (readyBefore) for (const handler of reconnectHandlers) handler(name);
+      readyBefore = true;
+    });
+  }
   return {
     database,
     cache,
     bus,
     presence: createRedisPresence(commands, opts.instanceId ?? "instance", prefix),
+    onRedisReconnect(handler) {
+      reconnectHandlers.add(handler);
+    },
     async close() {
       await bus.close();
       subscriber.disconnect();

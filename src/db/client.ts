@@ -19,6 +19,8 @@ export interface Database {
    * from postgres.js and as numbers from PGlite: convert them.
    */
   queryRows<T>(text: string, params: unknown[]): Promise<T[]>;
+  /** Statements and transactions under way now (counted around each), and the pool's size. */
+  poolUsage(): { size: number; active: number };
   /** Apply pending migrations; safe when several processes call it at once. */
   migrate(): Promise<void>;
   ping(): Promise<void>;
@@ -38,6 +40,29 @@ export interface DatabaseOptions {
   inMemory?: boolean;
 }
 
+/**
+ * Neither driver exposes pool counters, so the queries are counted: a statement or a
+ * transaction holds one connection from its start until it settles; more under way than
+ * the pool has connections are waiting for one.
+ */
+function usageCounter() {
+  let active = 0;
+  return {
+    get active() {
+      return active;
+    },
+    /** Counts `work` until it settles; returns it unchanged (postgres.js runs a query a tick later, after .values()). */
+    track<T extends PromiseLike<unknown>>(work: T): T {
+      active++;
+      const done = () => {
+        active--;
+      };
+      work.then(done, done);
+      return work;
+    },
+  };
+}
+
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return opts.url ? openPostgres(opts.url, opts.poolSize) : openPglite(opts);
 }
@@ -47,10 +72,17 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   const { drizzle } = await import("drizzle-orm/postgres-js");
   const { migrate } = await import("drizzle-orm/postgres-js/migrator");
   const client = postgres(url, { max: poolSize, onnotice: () => {}, connect_timeout: 10 });
+  const usage = usageCounter();
+  // drizzle sends every statement through unsafe() and every transaction through begin().
+  const unsafe = client.unsafe.bind(client);
+  const begin = client.begin.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  client.unsafe = ((...args: Parameters<typeof unsafe>) => usage.track(unsafe(...args))) as typeof client.unsafe;
+  client.begin = ((...args: unknown[]) => usage.track(begin(...args))) as typeof client.begin;
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
     db,
     driver: "postgres",
+    poolUsage: () => ({ size: poolSize, active: usage.active }),
     async queryRows<T>(text: string, params: unknown[]) {
       return (await client.unsafe(text, params as never[], { prepare: true })) as unknown as T[];
     },
@@ -88,10 +120,17 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
   }
   try {
     const client = await PGlite.create(dataDir ? { dataDir } : {});
+    // One connection: statements queue inside PGlite; count them as the pool's use the same way.
+    const usage = usageCounter();
+    const query = client.query.bind(client);
+    const transaction = client.transaction.bind(client);
+    client.query = ((...args: Parameters<typeof query>) => usage.track(query(...args))) as typeof client.query;
+    client.transaction = ((...args: Parameters<typeof transaction>) => usage.track(transaction(...args))) as typeof client.transaction;
     const db = drizzle(client, { schema }) as unknown as Db;
     return {
       db,
       driver: "pglite",
+      poolUsage: () => ({ size: 1, active: usage.active }),
       async queryRows<T>(text: string, params: unknown[]) {
         return (await client.query<T>(text, params)).rows;
       },

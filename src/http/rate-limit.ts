@@ -8,7 +8,8 @@ export interface Limit {
 }
 
 /** Fixed-window counters in the shared cache: the same limit holds across instances. */
-export function createRateLimiter(cache: Cache, multiplier: number) {
+/** `onLimited` hears the key of every refused hit (metrics count them by limit). */
+export function createRateLimiter(cache: Cache, multiplier: number, onLimited: (key: string) => void = () => {}) {
   return {
     async consume(key: string, limit: Limit) {
       // Fails open: while the shared cache is unreachable, chat goes on unlimited rather than not at all.
@@ -16,6 +17,7 @@ export function createRateLimiter(cache: Cache, multiplier: number) {
       if (!hit) return;
       const { count, resetInSeconds } = hit;
       if (count > Math.ceil(limit.max * multiplier)) {
+        onLimited(key);
         throw new AppError(429, "rate_limited", "too many requests, slow down", undefined, resetInSeconds);
       }
     },

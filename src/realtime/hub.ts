@@ -136,8 +136,10 @@ export function createHub(opts: HubOptions) {
       },
       gapWaitMs,
       logError("room sequencer"),
+      () => metrics.gapsDetected.inc(),
     );
     rooms.set(roomId, room);
+    metrics.roomsOpen.set(rooms.size);
     // Subscribe upstream first, then read the baseline: nothing committed in between is missed.
     room.ready = (async () => {
       const subscribed = bus.subscribe(roomChannel(roomId), (payload) => onBusMessage(payload));
@@ -163,6 +165,7 @@ export function createHub(opts: HubOptions) {
   function closeRoom(room: LocalRoom) {
     if (rooms.get(room.id) !== room) return;
     rooms.delete(room.id);
+    metrics.roomsOpen.set(rooms.size);
     room.sequencer.close();
     // A subscription still pending when the room closes is undone when it completes (see openRoom).
     void room.unsubscribeBus?.().catch(logError("bus unsubscribe failed"));

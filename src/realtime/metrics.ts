@@ -10,7 +10,9 @@ export function createRealtimeMetrics({ registry }: Metrics) {
     released: new Counter({ name: "room_events_released_total", help: "Room events released in order by this instance", registers }),
     deliveries: new Counter({ name: "room_event_deliveries_total", help: "Room event frames sent to local sockets", registers }),
     reconciled: new Counter({ name: "room_reconciles_total", help: "Rooms found behind Postgres by the periodic check", registers }),
+    gapsDetected: new Counter({ name: "room_gaps_detected_total", help: "Room events held because an earlier value had not arrived", registers }),
     gapFills: new Counter({ name: "room_gap_fills_total", help: "Reads from Postgres to fill a hole in a room's events", registers }),
+    roomsOpen: new Gauge({ name: "rooms_open", help: "Rooms with local sockets (or joins) on this instance", registers }),
     ephemeralDropped: new Counter({ name: "ws_ephemeral_dropped_total", help: "Typing/presence frames skipped for slow sockets", registers }),
     slowClosed: new Counter({ name: "ws_slow_consumer_closed_total", help: "Sockets closed with 4008", registers }),
   };

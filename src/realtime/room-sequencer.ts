@@ -24,6 +24,7 @@ export class RoomSequencer<T = unknown> {
     private readonly fetchAfter: (afterSeq: number) => Promise<RoomEvent[]>,
     private readonly gapWaitMs: number,
     private readonly onError: (err: unknown) => void,
+    private readonly onGap: () => void = () => {},
   ) {}
 
   get lastReleased() {
@@ -77,6 +78,7 @@ export class RoomSequencer<T = unknown> {
       clearTimeout(this.gapTimer);
       this.gapTimer = undefined;
     } else if (!this.gapTimer) {
+      this.onGap();
       this.gapTimer = setTimeout(() => {
         this.gapTimer = undefined;
         void this.fill();

@@ -55,7 +55,7 @@ export interface Cluster {
   /** Throwaway stores this cluster started; undefined when URLs were given. */
   pg?: Service;
   redis?: RestartableService;
-  caddy?: { url: string; port: number; readonly proc: Subprocess; output(): string };
+  caddy?: { url: string; port: number; readonly proc: Subprocess; output(): string; /** Caddy's own metrics, on loopback. */ metricsUrl: string };
   databaseUrl: string;
   redisUrl: string;
   stop(): Promise<void>;
@@ -252,7 +252,7 @@ export async function startCaddy(dir: string, port: number, instances: { port: n
     }
     await Bun.sleep(100);
   }
-  return { url, port, proc, output: () => text };
+  return { url, port, proc, output: () => text, metricsUrl: `http://127.0.0.2:${port}/metrics` };
 }
 
 async function main() {

@@ -4,6 +4,7 @@
 #   ensure-tools.sh              Bun only (bun dev)
 #   ensure-tools.sh --services   + PostgreSQL and Redis
 #   ensure-tools.sh --cluster    + PostgreSQL, Redis and Caddy (bun run cluster, the cluster system test)
+#   ensure-tools.sh --monitoring + promtool (Debian's prometheus package: the monitoring test)
 set -euo pipefail
 
 BUN_VERSION="${BUN_VERSION:-1.4.5}"
@@ -23,10 +24,12 @@ apt_install() {
 
 need_services=""
 need_caddy=""
+need_promtool=""
 for arg in "$@"; do
   case "$arg" in
     --services) need_services=1 ;;
     --cluster) need_services=1; need_caddy=1 ;;
+    --monitoring) need_promtool=1 ;;
     *) echo "[setup] unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -47,4 +50,10 @@ if [ -n "$need_caddy" ] && ! command -v caddy >/dev/null 2>&1; then
   # the cluster starts its own Caddy on a loopback port and does not use it.
   echo "[setup] installing caddy" >&2
   apt_install caddy
+fi
+
+if [ -n "$need_promtool" ] && ! command -v promtool >/dev/null 2>&1; then
+  # The package also ships a prometheus.service; nothing here starts it.
+  echo "[setup] installing prometheus (for promtool)" >&2
+  apt_install prometheus
 fi

@@ -1,12 +1,15 @@
 // Runs one k6 scenario against a cluster behind Caddy and writes a dated report:
 //   bun run bench [--scenario chat] [--target bun|peer] [--compare] [--instances 2]
-//                 [--set KEY=VALUE]… [--out load/results]
+//                 [--set KEY=VALUE]… [--out load/results] [--delivery USERS]
 // Starts throwaway Postgres + Redis, seeds the users the scenario needs (bun run seed),
 // starts the cluster (ours, or the Socket.IO peer from load/peers/socketio), samples CPU and
 // memory of every process while k6 runs, and writes load/results/<date>-<scenario>[-compare]/
 // with report.md, report.json and SVG plots. --compare runs the same scenario against ours
 // and the peer, one after the other on the same stores, and reports the ratios.
 // --set passes k6 environment (USERS=2000, DURATION_S=30, …) to the scenario.
+// --delivery USERS also runs the project's lighter load generator (scripts/bench-delivery.ts,
+// Bun clients in 2 processes, through Caddy) against each target with USERS sockets in rooms of
+// ROOM_SIZE, one message per user every SEND_EVERY_S, for when k6 itself runs out of CPU.
 import { mkdirSync, mkdtempSync, chmodSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     instances: { type: "string", default: "2" },
     set: { type: "string", multiple: true, default: [] },
     out: { type: "string", default: "load/results" },
+    delivery: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -51,7 +55,9 @@ function parseOptions() {
     k6Env[match[1]!] = match[2]!;
   }
   const targets: Target[] = values.compare ? ["bun", "peer"] : [target];
-  return { scenario, targets, instances, k6Env };
+  const deliveryUsers = values.delivery === undefined ? 0 : Number(values.delivery);
+  if (!Number.isInteger(deliveryUsers) || deliveryUsers < 0) throw new Error("--delivery takes a number of users");
+  return { scenario, targets, instances, k6Env, deliveryUsers };
 }
 
 function k6Binary() {
@@ -144,7 +150,7 @@ async function main() {
     console.log("bun run bench [--scenario smoke|chat|stress|spike|soak] [--target bun|peer] [--compare] [--instances 2] [--set KEY=VALUE]…");
     return;
   }
-  const { scenario, targets, instances, k6Env } = parseOptions();
+  const { scenario, targets, instances, k6Env, deliveryUsers } = parseOptions();
   const k6 = k6Binary();
   const users = usersNeeded(k6, `load/${scenario}.js`, k6Env);
   const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, "-");
@@ -175,7 +181,10 @@ async function main() {
 
     const runs: TargetRun[] = [];
     for (const target of targets) runs.push(await runTarget({ target, scenario, instances, k6, k6Env, pg, redis, outDir }));
-    const report = await writeReport({ outDir, scenario, instances, k6Env, users, runs });
+    // The lighter generator starts its own stores and cluster per target.
+    const delivery = [];
+    for (const target of deliveryUsers ? targets : []) delivery.push(await runDeliveryBench(target, instances, deliveryUsers, k6Env));
+    const report = await writeReport({ outDir, scenario, instances, k6Env, users, runs, delivery });
     console.log(`report: ${report}`);
     const failed = runs.filter((r) => r.k6ExitCode !== 0);
     if (failed.length) log(`k6 thresholds failed for: ${failed.map((r) => r.target).join(", ")} (see the report)`);
@@ -187,6 +196,25 @@ async function main() {
     await teardown();
     process.exit(1);
   }
+}
+
+/** scripts/bench-delivery.ts at the chat scenario's shape: rooms of ROOM_SIZE, a message per user every SEND_EVERY_S. */
+async function runDeliveryBench(target: Target, instances: number, users: number, k6Env: Record<string, string>) {
+  const roomSize = Number(k6Env.ROOM_SIZE ?? 50);
+  const sendEvery = Number(k6Env.SEND_EVERY_S ?? 5);
+  const args = [
+    "--target", target, "--caddy", "--json", "--instances", String(instances),
+    "--clients", String(users), "--rooms", String(Math.max(1, Math.floor(users / roomSize))),
+    "--users", String(users), "--senders", String(users), "--rate", String(Math.max(1, Math.round(users / sendEvery))),
+    "--duration", k6Env.DELIVERY_DURATION_S ?? "30", "--client-procs", "2",
+  ];
+  log(`${target}: bun scripts/bench-delivery.ts ${args.join(" ")}`);
+  const proc = Bun.spawn(["bun", "scripts/bench-delivery.ts", ...args], { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
+  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  const start = out.indexOf("{");
+  const result = start >= 0 ? JSON.parse(out.slice(start)) : null;
+  if (!result) throw new Error(`bench-delivery (${target}) printed no report (exit ${code})`);
+  return { target, exitCode: code, command: `bun run bench:delivery -- ${args.join(" ")}`, result };
 }
 
 function mkdirp(path: string) {

@@ -83,7 +83,23 @@ function byUsers(run: TargetRun, stat: "p50" | "p95" | "p99" | "deliveriesPerSec
 
 const f = (n: unknown, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? "–" : typeof n === "number" ? n.toFixed(digits) : String(n));
 
-export async function writeReport(opts: { outDir: string; scenario: string; instances: number; k6Env: Record<string, string>; users: number; runs: TargetRun[] }) {
+export interface DeliveryRun {
+  target: "bun" | "peer";
+  exitCode: number;
+  command: string;
+  /** scripts/bench-delivery.ts --json */
+  result: any;
+}
+
+export async function writeReport(opts: {
+  outDir: string;
+  scenario: string;
+  instances: number;
+  k6Env: Record<string, string>;
+  users: number;
+  runs: TargetRun[];
+  delivery?: DeliveryRun[];
+}) {
   const { outDir, runs } = opts;
   const derived = runs.map(derive);
   const ours = derived.find((d) => d.target === "bun");
@@ -121,6 +137,7 @@ export async function writeReport(opts: { outDir: string; scenario: string; inst
     users: opts.users,
     targets: derived,
     ratiosOursOverPeer: cmp,
+    deliveryBench: opts.delivery ?? [],
     runs: runs.map((r) => ({ target: r.target, k6ExitCode: r.k6ExitCode, usage: r.usage, k6: r.k6 })),
   };
   await Bun.write(join(outDir, "report.json"), JSON.stringify(json, null, 2));
@@ -171,6 +188,28 @@ export async function writeReport(opts: { outDir: string; scenario: string; inst
       `| server memory per connection | ${f(cmp.memoryPerConnection, 2)} | < 1 |`,
       "",
     );
+  }
+  if (opts.delivery?.length) {
+    md.push(
+      "## The lighter load generator (scripts/bench-delivery.ts)",
+      "",
+      "Bun WebSocket clients in 2 processes through Caddy, the same rooms and send rate; it parses less per frame than k6's JS.",
+      "",
+      "| | " + opts.delivery.map((d) => LABEL[d.target]).join(" | ") + " |",
+      "|---|" + opts.delivery.map(() => "---|").join(""),
+    );
+    const row = (name: string, get: (r: any) => string) => md.push(`| ${name} | ${opts.delivery!.map((d) => get(d.result)).join(" | ")} |`);
+    row("clients / rooms / msg/s in", (r) => `${r.clients} / ${r.rooms} / ${r.targetRate}`);
+    row("deliveries expected / received / missing", (r) => `${r.deliveries.expected} / ${r.deliveries.received} / ${r.order.missing}`);
+    row("deliveries/s", (r) => String(r.deliveries.perSecond));
+    row("latency p50 / p95 / p99 / max (ms)", (r) => `${r.latencyMs.p50} / ${r.latencyMs.p95} / ${r.latencyMs.p99} / ${r.latencyMs.max}`);
+    row("order violations", (r) => String(r.order.violations));
+    row("server CPU %", (r) => r.servers.map((x: any) => `${x.cpuPercent}`).join(" + "));
+    row("server RSS MB (peak)", (r) => r.servers.map((x: any) => `${x.peakRssMb}`).join(" + "));
+    row("postgres / redis / caddy CPU %", (r) => `${r.storesCpuPercent.postgres} / ${r.storesCpuPercent.redis} / ${r.storesCpuPercent.caddy}`);
+    row("client processes CPU %", (r) => r.clientProcesses.map((w: any) => `${w.cpuPercent}`).join(" + "));
+    row("load average", (r) => r.machine.loadAverage);
+    md.push("", ...opts.delivery.map((d) => `\`${d.command}\``), "");
   }
   md.push("## Per window", "", "Delivery latency per measurement window (ms), with the users connected throughout it.", "");
   md.push("| window | users | " + runs.map((r) => `${LABEL[r.target]} deliveries/s, p50 / p95 / p99`).join(" | ") + " |");

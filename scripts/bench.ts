@@ -68,7 +68,9 @@ function k6Binary() {
 
 /** Users the scenario will log in: its VUs times sockets per VU, read from `k6 inspect`. */
 function usersNeeded(k6: string, script: string, env: Record<string, string>) {
-  const inspect = Bun.spawnSync([k6, "inspect", script], { cwd: ROOT, env: childEnv(env), stdout: "pipe", stderr: "pipe" });
+  // `k6 inspect` does not read the environment as `k6 run` does: pass the settings as -e.
+  const flags = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+  const inspect = Bun.spawnSync([k6, "inspect", ...flags, script], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   if (inspect.exitCode !== 0) throw new Error(`k6 inspect ${script} failed: ${inspect.stderr.toString()}`);
   const options = JSON.parse(inspect.stdout.toString()) as { scenarios: Record<string, { vus?: number }> };
   const vus = Object.values(options.scenarios).reduce((n, s) => n + (s.vus ?? 0), 0);

@@ -18,7 +18,7 @@ import { childEnv } from "../src/env.ts";
 import { startCluster } from "./cluster.ts";
 import { startPeerCluster } from "./peer-cluster.ts";
 import { startPostgres, startRedis, type Service } from "./services.ts";
-import { cpuSeries, loadAverage, rssSeries, startSampler, summarize, type Watched } from "./bench/process-sampler.ts";
+import { connectionSeries, cpuSeries, loadAverage, rssSeries, startSampler, summarize, type Watched } from "./bench/process-sampler.ts";
 import { writeReport, type TargetRun } from "./bench/report.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -98,7 +98,7 @@ async function runTarget(opts: {
           env: { RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn" },
         })
       : await startPeerCluster({ instances: opts.instances, databaseUrl: pg.url, redisUrl: redis.url });
-  const servers: Watched[] = cluster.instances.map((i) => ({ name: i.id, pid: i.proc.pid }));
+  const servers: Watched[] = cluster.instances.map((i) => ({ name: i.id, pid: i.proc.pid, port: i.port }));
   let k6Pid = 0;
   const watched = (): Watched[] => [
     ...servers,
@@ -138,6 +138,7 @@ async function runTarget(opts: {
       usage: summarize(samples),
       cpu: cpuSeries(samples),
       rss: rssSeries(samples),
+      connections: connectionSeries(samples),
       servers: servers.map((s) => s.name),
       load: { before: loadBefore, after: await loadAverage() },
       scrapes,
@@ -185,7 +186,10 @@ async function main() {
     for (const target of targets) runs.push(await runTarget({ target, scenario, instances, k6, k6Env, pg, redis, outDir }));
     // The lighter generator starts its own stores and cluster per target.
     const delivery = [];
-    for (const target of deliveryUsers ? targets : []) delivery.push(await runDeliveryBench(target, instances, deliveryUsers, k6Env));
+    for (const target of deliveryUsers ? targets : []) {
+      // A failed extra run is written into the report; the k6 runs above still count.
+      delivery.push(await runDeliveryBench(target, instances, deliveryUsers, k6Env).catch((err) => ({ target, exitCode: 1, command: "", result: null, error: String(err) })));
+    }
     const report = await writeReport({ outDir, scenario, instances, k6Env, users, runs, delivery });
     console.log(`report: ${report}`);
     const failed = runs.filter((r) => r.k6ExitCode !== 0);

@@ -9,13 +9,30 @@ export interface Watched {
   pid: number;
   /** Count the process's descendants too. */
   tree?: boolean;
+  /** A server's listening port: its established TCP connections are counted too. */
+  port?: number;
 }
 
 export interface Sample {
   /** Seconds since the sampler started. */
   t: number;
   /** name -> { cpuMs total so far, rssBytes now } */
-  procs: Record<string, { cpuMs: number; rssBytes: number }>;
+  procs: Record<string, { cpuMs: number; rssBytes: number; connections?: number }>;
+}
+
+/** Established TCP connections per local port, from /proc/net/tcp and tcp6. */
+async function establishedByPort(): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    const text = await Bun.file(file).text().catch(() => "");
+    for (const line of text.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 4 || cols[3] !== "01") continue; // 01 = ESTABLISHED
+      const port = parseInt(cols[1]!.split(":")[1]!, 16);
+      out.set(port, (out.get(port) ?? 0) + 1);
+    }
+  }
+  return out;
 }
 
 interface ProcInfo {
@@ -69,8 +86,10 @@ export function startSampler(watched: () => Watched[], intervalMs = 1000) {
   let running = true;
   const take = async () => {
     const all = await readAll();
+    const list = watched();
+    const ports = list.some((w) => w.port) ? await establishedByPort() : new Map<number, number>();
     const procs: Sample["procs"] = {};
-    for (const w of watched()) procs[w.name] = measure(all, w);
+    for (const w of list) procs[w.name] = { ...measure(all, w), ...(w.port ? { connections: ports.get(w.port) ?? 0 } : {}) };
     samples.push({ t: (performance.now() - started) / 1000, procs });
   };
   const loop = (async () => {
@@ -139,4 +158,13 @@ export function rssSeries(samples: Sample[]) {
 
 export async function loadAverage() {
   return (await Bun.file("/proc/loadavg").text().catch(() => "")).split(" ").slice(0, 3).join(" ");
+}
+
+/** Established connections per server over time (connection drift in a soak). */
+export function connectionSeries(samples: Sample[]) {
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s.procs).filter((n) => s.procs[n]?.connections !== undefined)))];
+  return names.map((name) => ({
+    name,
+    points: samples.map((s) => [+s.t.toFixed(1), s.procs[name]?.connections ?? NaN] as [number, number]),
+  }));
 }

@@ -13,6 +13,8 @@ export interface TargetRun {
   usage: Record<string, { cpuSeconds: number; peakRssMb: number; startRssMb: number; endRssMb: number }>;
   cpu: Series[];
   rss: Series[];
+  /** Established TCP connections per server over time. */
+  connections: Series[];
   servers: string[];
   load: { before: string; after: string };
   /** /metrics of each of our instances at the end of the run (ours only). */
@@ -87,8 +89,9 @@ export interface DeliveryRun {
   target: "bun" | "peer";
   exitCode: number;
   command: string;
-  /** scripts/bench-delivery.ts --json */
+  /** scripts/bench-delivery.ts --json; null when the run failed (see error). */
   result: any;
+  error?: string;
 }
 
 export async function writeReport(opts: {
@@ -125,6 +128,10 @@ export async function writeReport(opts: {
   for (const r of runs) {
     await Bun.write(join(outDir, `cpu-${r.target}.svg`), lineChart({ title: `CPU per process, ${LABEL[r.target]}`, xLabel: "seconds", yLabel: "% of one core", series: r.cpu }));
     await Bun.write(join(outDir, `memory-${r.target}.svg`), lineChart({ title: `RSS per process, ${LABEL[r.target]}`, xLabel: "seconds", yLabel: "MB", series: r.rss }));
+    await Bun.write(
+      join(outDir, `connections-${r.target}.svg`),
+      lineChart({ title: `Established connections per server, ${LABEL[r.target]}`, xLabel: "seconds", yLabel: "TCP connections", series: r.connections }),
+    );
     if (r.scrapes.length) await Bun.write(join(outDir, `metrics-${r.target}.txt`), r.scrapes.join("\n"));
   }
 
@@ -189,16 +196,19 @@ export async function writeReport(opts: {
       "",
     );
   }
-  if (opts.delivery?.length) {
+  const failedDelivery = (opts.delivery ?? []).filter((d) => !d.result);
+  for (const d of failedDelivery) md.push(`The lighter load generator failed against ${LABEL[d.target]}: ${d.error ?? `exit ${d.exitCode}`}`, "");
+  const delivered = (opts.delivery ?? []).filter((d) => d.result);
+  if (delivered.length) {
     md.push(
       "## The lighter load generator (scripts/bench-delivery.ts)",
       "",
       "Bun WebSocket clients in 2 processes through Caddy, the same rooms and send rate; it parses less per frame than k6's JS.",
       "",
-      "| | " + opts.delivery.map((d) => LABEL[d.target]).join(" | ") + " |",
-      "|---|" + opts.delivery.map(() => "---|").join(""),
+      "| | " + delivered.map((d) => LABEL[d.target]).join(" | ") + " |",
+      "|---|" + delivered.map(() => "---|").join(""),
     );
-    const row = (name: string, get: (r: any) => string) => md.push(`| ${name} | ${opts.delivery!.map((d) => get(d.result)).join(" | ")} |`);
+    const row = (name: string, get: (r: any) => string) => md.push(`| ${name} | ${delivered.map((d) => get(d.result)).join(" | ")} |`);
     row("clients / rooms / msg/s in", (r) => `${r.clients} / ${r.rooms} / ${r.targetRate}`);
     row("deliveries expected / received / missing", (r) => `${r.deliveries.expected} / ${r.deliveries.received} / ${r.order.missing}`);
     row("deliveries/s", (r) => String(r.deliveries.perSecond));
@@ -209,7 +219,7 @@ export async function writeReport(opts: {
     row("postgres / redis / caddy CPU %", (r) => `${r.storesCpuPercent.postgres} / ${r.storesCpuPercent.redis} / ${r.storesCpuPercent.caddy}`);
     row("client processes CPU %", (r) => r.clientProcesses.map((w: any) => `${w.cpuPercent}`).join(" + "));
     row("load average", (r) => r.machine.loadAverage);
-    md.push("", ...opts.delivery.map((d) => `\`${d.command}\``), "");
+    md.push("", ...delivered.map((d) => `\`${d.command}\``), "");
   }
   md.push("## Per window", "", "Delivery latency per measurement window (ms), with the users connected throughout it.", "");
   md.push("| window | users | " + runs.map((r) => `${LABEL[r.target]} deliveries/s, p50 / p95 / p99`).join(" | ") + " |");
@@ -233,7 +243,7 @@ export async function writeReport(opts: {
     "",
     "![throughput vs users](throughput.svg)",
     "",
-    ...runs.flatMap((r) => [`![CPU ${r.target}](cpu-${r.target}.svg)`, "", `![memory ${r.target}](memory-${r.target}.svg)`, ""]),
+    ...runs.flatMap((r) => [`![CPU ${r.target}](cpu-${r.target}.svg)`, "", `![memory ${r.target}](memory-${r.target}.svg)`, "", `![connections ${r.target}](connections-${r.target}.svg)`, ""]),
     "Bytes are the WebSocket payloads k6 received (every frame, acks and pings included) divided by the deliveries; ",
     "CPU and RSS come from /proc, sampled every second. Other work on the machine skews every number: see the load average.",
     "",

@@ -15,6 +15,8 @@ import { createRouter } from "./http/router.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics/registry.ts";
 import { messageRoutes } from "./messages/routes.ts";
+import { presenceRoutes } from "./presence/routes.ts";
+import type { PresenceStore } from "./presence/store.ts";
 import { roomRoutes } from "./rooms/routes.ts";
 
 export interface AppState {
@@ -30,6 +32,7 @@ export interface AppDeps {
   database: Database;
   cache: Cache;
   bus: Bus;
+  presence: PresenceStore;
   /** After-commit facts of this process (see events.ts). */
   events: DomainEvents;
   log: Logger;
@@ -115,11 +118,12 @@ export function createApp(deps: AppDeps) {
   app.route("/api", meRoutes(sessions));
   app.route("/api", roomRoutes({ sessions, rooms }));
   app.route("/api", messageRoutes({ sessions, messages }));
+  app.route("/api", presenceRoutes({ sessions, rooms, presence: deps.presence }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc("/api/openapi.json", {
     openapi: "3.0.3",
-    info: { title: "Chat API", version: "1.0.0", description: "See DESIGN.md for the WebSocket protocol at /ws." },
+    info: { title: "Chat API", version: "1.0.0", description: "The WebSocket protocol at /ws is described in docs/protocol.md of the repository." },
   });
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));

@@ -42,6 +42,7 @@ describe("environment", () => {
     WS_MAX_FRAME_BYTES: "10",
     WS_MAX_BUFFERED_BYTES: "1",
     WS_PER_MESSAGE_DEFLATE: "1",
+    PRESENCE_LIST_MAX: "0",
     NODE_ENV: "staging",
   };
   for (const [name, value] of Object.entries(bad)) {

@@ -55,6 +55,8 @@ const envSchema = z.object({
   WS_MAX_FRAME_BYTES: int(32_768, 1024, 1_048_576),
   // A socket with more than this queued is closed with 4008 and resumes with afterSeq.
   WS_MAX_BUFFERED_BYTES: int(4 * 1_048_576, 65_536, 256 * 1_048_576),
+  // Names in a room's first presence list and in presence diffs; past it diffs carry the total alone.
+  PRESENCE_LIST_MAX: int(100, 1, 10_000),
   // Off by default: see README, "permessage-deflate" (measured with bun run bench:deflate).
   WS_PER_MESSAGE_DEFLATE: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
 });

@@ -109,22 +109,33 @@ export function parseClientFrame(text: string): { ok: true; frame: ClientFrame }
 // ---------- server -> client ----------
 
 export const serverFrames = {
-  joined: z.object({ roomId: z.string(), slug: z.string(), lastSeq: z.number().int() }),
+  joined: z.object({
+    roomId: z.string(),
+    slug: z.string(),
+    lastSeq: z.number().int(),
+    /** Set when more than WS_REPLAY_MAX events were missed: the replay starts at `fromSeq`. */
+    truncated: z.literal(true).optional(),
+    fromSeq: z.number().int().optional(),
+  }),
   new_message: Message,
   message_ack: z.object({ roomId: z.string(), clientMsgId: z.string(), id: z.string(), seq: z.number().int() }),
   message_updated: Message,
   message_deleted: Message,
-  presence: z.object({ roomId: z.string(), users: z.array(UserRef) }),
+  /** Sent once, right after `joined`: at most PRESENCE_LIST_MAX users, and how many are online. */
+  presence: z.object({ roomId: z.string(), users: z.array(UserRef), total: z.number().int() }),
+  /** The net change since the previous presence frame of this room; no id in both lists. */
+  presence_diff: z.object({ roomId: z.string(), joined: z.array(UserRef), left: z.array(z.string()), total: z.number().int() }),
   typing: z.object({ roomId: z.string(), user: UserRef }),
   pong: z.object({}),
   error: z.object({ code: z.string(), message: z.string() }),
 } as const;
 
 export type ServerEvent = keyof typeof serverFrames;
+export type ServerData<E extends ServerEvent> = z.infer<(typeof serverFrames)[E]>;
 export type ServerFrame = {
   [E in ServerEvent]: {
     event: E;
-    data: z.infer<(typeof serverFrames)[E]>;
+    data: ServerData<E>;
     ref?: string | number;
     /** Server clock, epoch ms. */
     timestamp: number;
@@ -133,12 +144,52 @@ export type ServerFrame = {
   };
 }[ServerEvent];
 
+/** The text of one server frame (v1, the default JSON encoding). */
+export function encodeFrame<E extends ServerEvent>(
+  event: E,
+  data: ServerData<E>,
+  extra: { ref?: string | number; seq?: number } = {},
+): string {
+  return JSON.stringify({ event, data, ...extra, timestamp: Date.now() });
+}
+
 /** Room events as they travel between instances and into the hub. */
-export type RoomEventKind = "new_message" | "message_updated" | "message_deleted";
-export interface RoomEvent {
-  kind: RoomEventKind;
-  roomId: string;
+export const RoomEventKind = z.enum(["new_message", "message_updated", "message_deleted"]);
+export type RoomEventKind = z.infer<typeof RoomEventKind>;
+export const RoomEvent = z.object({
+  kind: RoomEventKind,
+  roomId: z.string(),
   /** The counter value this event took. */
-  seq: number;
-  message: Message;
+  seq: z.number().int().min(1),
+  message: Message,
+});
+export type RoomEvent = z.infer<typeof RoomEvent>;
+
+export const roomFrame = (event: RoomEvent) => encodeFrame(event.kind, event.message, { seq: event.seq });
+
+// ---------- between instances (Redis Pub/Sub) ----------
+
+/** One channel per open room, and one for revoked sessions. */
+export const roomChannel = (roomId: string) => `room:${roomId}`;
+export const SESSIONS_CHANNEL = "sessions";
+
+/** Every message carries `o`, the publishing instance, which skips its own. */
+export const BusMessage = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("ev"), o: z.string(), e: RoomEvent }),
+  z.object({ t: z.literal("typing"), o: z.string(), roomId: z.string(), user: UserRef }),
+  /** The room's online set changed: read it again. */
+  z.object({ t: z.literal("presence"), o: z.string(), roomId: z.string() }),
+  z.object({ t: z.literal("left"), o: z.string(), roomId: z.string(), userId: z.string() }),
+]);
+export type BusMessage = z.infer<typeof BusMessage>;
+export const SessionRevoked = z.object({ sessionId: z.string() });
+
+/** Parses a bus payload; undefined when it is not one of ours. */
+export function parseBusMessage<T>(schema: z.ZodType<T>, payload: string): T | undefined {
+  try {
+    const parsed = schema.safeParse(JSON.parse(payload));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

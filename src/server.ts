@@ -8,9 +8,9 @@ import { messageFrameHandlers } from "./messages/ws.ts";
 import { instrumentBus, instrumentCache } from "./metrics/instrument.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { presenceFrameHandlers } from "./presence/ws.ts";
-import { createHub } from "./realtime/hub.ts";
+import { createHub, type HubOptions } from "./realtime/hub.ts";
 import type { SocketData } from "./socket-context.ts";
-import { createHubDomain } from "./realtime/hub-domain.ts";
+import { createHubDomain, type HubDomain } from "./realtime/hub-domain.ts";
 import { createRealtimeMetrics } from "./realtime/metrics.ts";
 import { createRealtime } from "./realtime/socket.ts";
 import { roomFrameHandlers } from "./rooms/ws.ts";
@@ -21,10 +21,14 @@ export interface ChatServerOptions {
   instanceId: string;
   stores: Stores;
   log: Logger;
+  /** Tests tune the hub's bounds and may wrap what it asks Postgres (e.g. to widen the join seam). */
+  hub?: Partial<Pick<HubOptions, "gapWaitMs" | "maxPendingEvents" | "maxJoinerBuffer" | "reconcileMs">> & {
+    wrapDomain?: (domain: HubDomain) => HubDomain;
+  };
 }
 
 /** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. Not ready until `ready()`. */
-export function startChatServer({ env, instanceId, stores, log }: ChatServerOptions) {
+export function startChatServer({ env, instanceId, stores, log, hub: tuning = {} }: ChatServerOptions) {
   const state: AppState = { ready: false, draining: false };
   const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
   const metrics = createMetrics(instanceId, { dbPool: () => stores.database.poolUsage() });
@@ -36,14 +40,17 @@ export function startChatServer({ env, instanceId, stores, log }: ChatServerOpti
   const app = createApp({ env, instanceId, log, state, events, metrics, capabilities, ...counted });
   const { db } = stores.database;
   const realtimeMetrics = createRealtimeMetrics(metrics);
+  const { wrapDomain = (d: HubDomain) => d, ...hubTuning } = tuning;
   const hub = createHub({
+    ...hubTuning,
     instanceId,
     bus: counted.bus,
     presence: stores.presence,
     log,
     metrics: realtimeMetrics,
     maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
-    domain: createHubDomain(db, messages),
+    presenceListMax: env.PRESENCE_LIST_MAX,
+    domain: wrapDomain(createHubDomain(db, messages)),
   });
   events.on(hub.onDomainEvent);
   const realtime = createRealtime({

@@ -2,7 +2,7 @@
 // hub: the contract between src/realtime/ (which implements it) and each
 // capability's ws.ts (which uses it), so neither imports the other.
 import type { ServerWebSocket } from "bun";
-import type { ClientEvent, ClientFrame, UserRef } from "./protocol.ts";
+import type { ClientEvent, ClientFrame, ServerData, UserRef } from "./protocol.ts";
 
 export interface SocketData {
   user: UserRef & { email: string };
@@ -42,7 +42,7 @@ export interface FrameContext {
   hub: RoomHub;
   ref?: string | number;
   /** Sends a frame that answers this one (it carries the ref). */
-  reply(event: "joined" | "message_ack" | "pong", data: unknown): void;
+  reply<E extends "joined" | "message_ack" | "pong">(event: E, data: ServerData<E>): void;
 }
 
 export type FrameHandlers = {

@@ -15,11 +15,9 @@ export function createRedisPresence(redis: Redis, instanceId: string, prefix = "
     async add(roomId, user) {
       await redis.multi().zadd(key(roomId), String(Date.now() + PRESENCE_TTL_MS), member(user)).expire(key(roomId), idle).exec();
     },
-    async remove(roomId, userId) {
-      const prefixOf = `${instanceId}\t${userId}\t`;
-      const members = await redis.zrange(key(roomId), "0", "-1");
-      const mine = members.filter((m) => m.startsWith(prefixOf));
-      if (mine.length) await redis.zrem(key(roomId), ...mine);
+    async remove(roomId, user) {
+      // One exact ZREM: ordered with a ZADD of the same user that follows it (a quick rejoin).
+      await redis.zrem(key(roomId), member(user));
     },
     async refresh(entries) {
       if (!entries.length) return;

@@ -7,7 +7,8 @@ import type { UserRef } from "../protocol.ts";
  */
 export interface PresenceStore {
   add(roomId: string, user: UserRef): Promise<void>;
-  remove(roomId: string, userId: string): Promise<void>;
+  /** Removes this instance's entry of the user (other instances keep theirs). */
+  remove(roomId: string, user: UserRef): Promise<void>;
   /** Rewrites every entry of this instance (heartbeat, and after Redis comes back). */
   refresh(entries: { roomId: string; user: UserRef }[]): Promise<void>;
   /** Online users of each room, deduplicated, sorted by username. */
@@ -33,9 +34,9 @@ export function createMemoryPresence(now: () => number = Date.now): PresenceStor
     async add(roomId, user) {
       put(roomId, user);
     },
-    async remove(roomId, userId) {
+    async remove(roomId, user) {
       const room = rooms.get(roomId);
-      room?.delete(userId);
+      room?.delete(user.id);
       if (room?.size === 0) rooms.delete(roomId);
     },
     async refresh(entries) {

@@ -13,7 +13,9 @@ export function createRealtimeMetrics({ registry }: Metrics) {
     gapsDetected: new Counter({ name: "room_gaps_detected_total", help: "Room events held because an earlier value had not arrived", registers }),
     gapFills: new Counter({ name: "room_gap_fills_total", help: "Reads from Postgres to fill a hole in a room's events", registers }),
     roomsOpen: new Gauge({ name: "rooms_open", help: "Rooms with local sockets (or joins) on this instance", registers }),
-    ephemeralDropped: new Counter({ name: "ws_ephemeral_dropped_total", help: "Typing/presence frames skipped for slow sockets", registers }),
+    ephemeralDropped: new Counter({ name: "ws_ephemeral_dropped_total", help: "Typing frames skipped for slow sockets", registers }),
+    presenceDiffs: new Counter({ name: "presence_diffs_total", help: "presence_diff frames published to a room's local sockets", registers }),
+    joinerOverflows: new Counter({ name: "ws_joiner_overflows_total", help: "Joins whose held live events passed their bound (read from Postgres instead)", registers }),
     slowClosed: new Counter({ name: "ws_slow_consumer_closed_total", help: "Sockets closed with 4008", registers }),
   };
 }

@@ -5,11 +5,25 @@ export interface Sequenced<T> {
   extra?: T;
 }
 
+export interface RoomSequencerOptions<T> {
+  release(item: Sequenced<T>): void;
+  /** Events after this value from the store, in order (one page). */
+  fetchAfter(afterSeq: number): Promise<RoomEvent[]>;
+  /** How long an early event waits for the missing ones before the store is asked. */
+  gapWaitMs: number;
+  /** Early events held at most; past it they are dropped and read from the store instead. */
+  maxPending?: number;
+  onError(err: unknown): void;
+  /** Told each time an early event starts waiting for a missing one (a gap). */
+  onGap?(): void;
+}
+
 /**
  * Releases one room's events in counter order with no gap. Events may arrive
  * out of order (concurrent commits, several publishers) or not at all (Redis
  * Pub/Sub is at-most-once): an early event is held until the missing ones
- * arrive, and after `gapWaitMs` the hole is filled from Postgres.
+ * arrive, and after `gapWaitMs` the hole is filled from Postgres. Every event
+ * pushed is already committed, so dropping held ones never loses them.
  */
 export class RoomSequencer<T = unknown> {
   /** Highest value released; -1 until the baseline is known. */
@@ -18,17 +32,20 @@ export class RoomSequencer<T = unknown> {
   private gapTimer: ReturnType<typeof setTimeout> | undefined;
   private filling: Promise<void> | undefined;
   private closed = false;
+  /** Held events were dropped: the store must be read (once the baseline is known). */
+  private mustRead = false;
+  private readonly maxPending: number;
 
-  constructor(
-    private readonly release: (item: Sequenced<T>) => void,
-    private readonly fetchAfter: (afterSeq: number) => Promise<RoomEvent[]>,
-    private readonly gapWaitMs: number,
-    private readonly onError: (err: unknown) => void,
-    private readonly onGap: () => void = () => {},
-  ) {}
+  constructor(private readonly opts: RoomSequencerOptions<T>) {
+    this.maxPending = opts.maxPending ?? 10_000;
+  }
 
   get lastReleased() {
     return this.delivered;
+  }
+
+  get pendingCount() {
+    return this.pending.size;
   }
 
   /** Values up to `lastSeq` are already in Postgres; live delivery starts after them. */
@@ -37,6 +54,7 @@ export class RoomSequencer<T = unknown> {
     this.delivered = lastSeq;
     for (const seq of this.pending.keys()) if (seq <= lastSeq) this.pending.delete(seq);
     this.flush();
+    if (this.mustRead) void this.fill();
   }
 
   push(event: RoomEvent, extra?: T) {
@@ -47,6 +65,7 @@ export class RoomSequencer<T = unknown> {
       if (extra !== undefined && known.extra === undefined) known.extra = extra;
       return;
     }
+    if (this.pending.size >= this.maxPending) return this.dropPending();
     this.pending.set(event.seq, { event, extra });
     this.flush();
   }
@@ -63,26 +82,35 @@ export class RoomSequencer<T = unknown> {
     this.pending.clear();
   }
 
+  /** Too much held: forget it all and read the store from the last released value. */
+  private dropPending() {
+    this.pending.clear();
+    clearTimeout(this.gapTimer);
+    this.gapTimer = undefined;
+    this.mustRead = true;
+    if (this.delivered >= 0) void this.fill();
+  }
+
   private flush() {
     if (this.delivered < 0) return;
     for (let next = this.pending.get(this.delivered + 1); next; next = this.pending.get(this.delivered + 1)) {
       this.pending.delete(this.delivered + 1);
       this.delivered += 1;
       try {
-        this.release(next);
+        this.opts.release(next);
       } catch (err) {
-        this.onError(err);
+        this.opts.onError(err);
       }
     }
     if (this.pending.size === 0) {
       clearTimeout(this.gapTimer);
       this.gapTimer = undefined;
     } else if (!this.gapTimer) {
-      this.onGap();
+      this.opts.onGap?.();
       this.gapTimer = setTimeout(() => {
         this.gapTimer = undefined;
         void this.fill();
-      }, this.gapWaitMs);
+      }, this.opts.gapWaitMs);
     }
   }
 
@@ -96,20 +124,25 @@ export class RoomSequencer<T = unknown> {
   private async readMissing() {
     try {
       // Postgres has no holes: a value is committed only after every lower one (row lock on rooms).
-      for (;;) {
-        const before = this.delivered;
-        const events = await this.fetchAfter(before);
-        if (this.closed) return;
-        for (const event of events) this.push(event);
-        if (events.length === 0 || this.delivered === before) break;
-      }
+      // A drop while reading (mustRead set again) means one more pass.
+      do {
+        this.mustRead = false;
+        for (;;) {
+          const before = this.delivered;
+          const events = await this.opts.fetchAfter(before);
+          if (this.closed) return;
+          for (const event of events) this.push(event);
+          if (events.length === 0 || this.delivered === before) break;
+        }
+      } while (this.mustRead);
     } catch (err) {
-      this.onError(err);
-      if (!this.closed && this.pending.size > 0 && !this.gapTimer) {
+      this.mustRead = true;
+      this.opts.onError(err);
+      if (!this.closed && !this.gapTimer) {
         this.gapTimer = setTimeout(() => {
           this.gapTimer = undefined;
           void this.fill();
-        }, this.gapWaitMs * 4);
+        }, this.opts.gapWaitMs * 4);
       }
     }
   }

@@ -4,9 +4,9 @@ import { SESSION_COOKIE } from "../auth/middleware.ts";
 import type { Sessions } from "../auth/session.ts";
 import { AppError, errorBody } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
-import { parseClientFrame, type ClientFrame } from "../protocol.ts";
+import { encodeFrame, parseClientFrame, type ClientFrame } from "../protocol.ts";
 import type { FrameContext, FrameHandlers, Socket, SocketData } from "../socket-context.ts";
-import { frame, type Hub } from "./hub.ts";
+import type { Hub } from "./hub.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
 
 export interface RealtimeOptions {
@@ -54,7 +54,7 @@ export function createRealtime(opts: RealtimeOptions) {
 
   function sendError(ws: Socket, code: string, message: string, ref?: string | number) {
     metrics.frameErrors.inc({ code });
-    ws.send(frame("error", { code, message }, { ref }));
+    ws.send(encodeFrame("error", { code, message }, { ref }));
   }
 
   /** Token bucket per connection; a frame over the rate gets an error frame and is dropped. */
@@ -74,7 +74,7 @@ export function createRealtime(opts: RealtimeOptions) {
       ws,
       hub,
       ref,
-      reply: (event, data) => ws.send(frame(event, data, { ref })),
+      reply: (event, data) => ws.send(encodeFrame(event, data, { ref })),
     };
     metrics.frames.inc({ event: parsed.event });
     try {

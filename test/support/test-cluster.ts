@@ -2,7 +2,7 @@
 // hub) sharing one fresh Postgres database and one Redis key prefix.
 import { loadEnv } from "../../src/env.ts";
 import { createLogger } from "../../src/log.ts";
-import { startChatServer, type ChatServer } from "../../src/server.ts";
+import { startChatServer, type ChatServer, type ChatServerOptions } from "../../src/server.ts";
 import { openStores, type Stores } from "../../src/stores.ts";
 import { createDatabase, serverEnv } from "./test-app.ts";
 
@@ -14,7 +14,7 @@ export interface TestInstance {
   stop(): Promise<void>;
 }
 
-export async function startInstances(count: number, overrides: Record<string, string> = {}) {
+export async function startInstances(count: number, overrides: Record<string, string> = {}, hub?: ChatServerOptions["hub"]) {
   const { REDIS_URL } = serverEnv();
   const databaseUrl = await createDatabase();
   const prefix = `c:${Math.random().toString(36).slice(2, 10)}:`;
@@ -32,7 +32,7 @@ export async function startInstances(count: number, overrides: Record<string, st
     });
     const stores = await openStores(env, { redisPrefix: prefix, instanceId: id });
     await stores.database.migrate();
-    const chat = startChatServer({ env, instanceId: id, stores, log: createLogger(env.LOG_LEVEL, { instance: id }) });
+    const chat = startChatServer({ env, instanceId: id, stores, log: createLogger(env.LOG_LEVEL, { instance: id }), hub });
     await chat.ready();
     let stopped = false;
     instances.push({

@@ -18,6 +18,10 @@ export class ChatClient {
   lastSeq = new Map<string, number>();
   /** Room events per room id in arrival order: [seq, message id, event]. */
   roomEvents = new Map<string, { seq: number; id: string; event: string }[]>();
+  /** Who is online per room id, as the presence frames say (first list, then diffs applied). */
+  presence = new Map<string, { users: Map<string, string>; total: number }>();
+  /** Bytes received per event name (the frames' text length). */
+  bytes = new Map<string, number>();
   private nextRef = 1;
   private waiters = new Set<() => void>();
 
@@ -77,7 +81,12 @@ export class ChatClient {
       ws.onerror = () => reject(new Error("websocket error"));
       ws.onclose = (e) => reject(new Error(`closed before open: ${e.code}`));
     });
-    ws.onmessage = (e) => this.receive(JSON.parse(String(e.data)) as Frame);
+    ws.onmessage = (e) => {
+      const text = String(e.data);
+      const frame = JSON.parse(text) as Frame;
+      this.bytes.set(frame.event, (this.bytes.get(frame.event) ?? 0) + Buffer.byteLength(text));
+      this.receive(frame);
+    };
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.closed = { code: e.code, reason: e.reason };
@@ -104,6 +113,18 @@ export class ChatClient {
       if (!list) this.roomEvents.set(roomId, (list = []));
       list.push({ seq: frame.seq!, id: frame.data.id, event: frame.event });
       this.bump(roomId, frame.seq!, true);
+    }
+    if (frame.event === "presence") {
+      const users = new Map<string, string>(frame.data.users.map((u: { id: string; username: string }) => [u.id, u.username]));
+      this.presence.set(frame.data.roomId, { users, total: frame.data.total });
+    }
+    if (frame.event === "presence_diff") {
+      const state = this.presence.get(frame.data.roomId);
+      if (state) {
+        for (const id of frame.data.left) state.users.delete(id);
+        for (const u of frame.data.joined) state.users.set(u.id, u.username);
+        state.total = frame.data.total;
+      }
     }
     if (frame.event === "message_ack") {
       this.unacked.delete(frame.data.clientMsgId);
@@ -179,6 +200,11 @@ export class ChatClient {
   async resume(roomIds = [...this.lastSeq.keys()]) {
     await this.open();
     for (const roomId of roomIds) await this.join(roomId, this.lastSeq.get(roomId) ?? 0);
+  }
+
+  /** The room's online user ids as this client knows them, sorted. */
+  onlineIds(roomId: string) {
+    return [...(this.presence.get(roomId)?.users.keys() ?? [])].sort();
   }
 
   /** Ids of new_message events received for a room, in order. */

@@ -269,17 +269,64 @@ describe("bad frames", () => {
 });
 
 describe("presence, typing, membership, logout", () => {
-  test("presence spans instances and follows disconnects within 2 s", async () => {
+  test("presence: one first list per join, then diffs across instances; a close leaves within 2 s", async () => {
     const { u1, u2, room, c1, c2 } = await pairInRoom();
-    const both = (f: { event: string; data: any }) =>
-      f.event === "presence" && f.data.roomId === room.id && f.data.users.length === 2;
-    await c1.waitFor(both, 2_000);
-    const c2Presence = c2.frames.find((f) => f.event === "presence");
-    expect(c2Presence?.data.users.map((u: { id: string }) => u.id).sort()).toEqual([u1.id, u2.id].sort());
+    // c1 joined first: it learns of u2 by a diff; c2's first list has both.
+    const diff = await c1.waitFor((f) => f.event === "presence_diff" && f.data.joined.some((u: { id: string }) => u.id === u2.id), 2_000);
+    expect(diff.data).toEqual({ roomId: room.id, joined: [{ id: u2.id, username: u2.username }], left: [], total: 2 });
+    await c2.waitFor((f) => f.event === "presence");
+    const first = c2.frames.filter((f) => f.event === "presence");
+    expect(first.length).toBe(1);
+    expect(first[0]!.data.total).toBe(2);
+    expect(c2.onlineIds(room.id)).toEqual([u1.id, u2.id].sort());
+    expect(c1.frames.filter((f) => f.event === "presence").length).toBe(1);
+    expect(c1.onlineIds(room.id)).toEqual([u1.id, u2.id].sort());
+
+    // A second tab of u1 changes nothing for anyone; a rejoin gets a fresh first list.
+    const tab = await connect(B, u1.token);
+    const fromTab = c2.frames.length;
+    await tab.join(room.id);
+    await tab.waitFor((f) => f.event === "presence");
+    expect(tab.frames.filter((f) => f.event === "presence").length).toBe(1);
+    expect(tab.onlineIds(room.id)).toEqual([u1.id, u2.id].sort());
+    tab.close();
+    await Bun.sleep(500);
+    expect(c2.frames.slice(fromTab).some((f) => f.event === "presence_diff")).toBe(false);
+
     const from = c1.frames.length;
+    const closedAt = Date.now();
     c2.close();
-    const after = await c1.waitFor((f) => f.event === "presence" && f.data.roomId === room.id, 2_000, from);
-    expect(after.data.users).toEqual([{ id: u1.id, username: u1.username }]);
+    const left = await c1.waitFor((f) => f.event === "presence_diff" && f.data.left.includes(u2.id), 2_000, from);
+    expect(Date.now() - closedAt).toBeLessThan(2_000);
+    expect(left.data).toEqual({ roomId: room.id, joined: [], left: [u2.id], total: 1 });
+    expect(c1.onlineIds(room.id)).toEqual([u1.id]);
+  });
+
+  test("presence: past PRESENCE_LIST_MAX the first list is cut and diffs carry the total alone", async () => {
+    const local = await startInstances(1, { PRESENCE_LIST_MAX: "2", RATE_LIMIT_MULTIPLIER: "50" });
+    try {
+      const url = local.instances[0]!.url;
+      const users = await Promise.all(Array.from({ length: 4 }, () => signUp(url)));
+      const room = (await api(url, "POST", "/api/rooms", users[0]!.token, { name: `big ${Date.now()}` })).body as { id: string };
+      const socks: ChatClient[] = [];
+      for (const u of users) {
+        const c = await ChatClient.connect(url, u.token);
+        socks.push(c);
+        await c.join(room.id);
+      }
+      const last = socks[3]!;
+      // The first list may be one read old; the diffs bring the total up to date.
+      const first = await last.waitFor((f) => f.event === "presence");
+      expect(first.data.users.length).toBeLessThanOrEqual(2);
+      await last.until(() => last.presence.get(room.id)?.total === 4, 2_000);
+      await socks[0]!.until(() => socks[0]!.presence.get(room.id)?.total === 4, 2_000);
+      const overCap = socks[0]!.frames.filter((f) => f.event === "presence_diff" && f.data.total > 2);
+      expect(overCap.length).toBeGreaterThan(0);
+      for (const f of overCap) expect([f.data.joined, f.data.left]).toEqual([[], []]);
+      for (const c of socks) c.close();
+    } finally {
+      await local.stop();
+    }
   });
 
   test("typing reaches the others, not the typist", async () => {
@@ -343,8 +390,9 @@ describe("embedded single instance (PGlite, in-process bus)", () => {
       const got = await c2.waitFor((f) => f.event === "new_message");
       expect(got.data).toMatchObject({ content: "hello from pglite", seq: ack.data.seq, author: { id: u1.id } });
       expect(typeof got.data.id).toBe("string");
-      const presence = await c1.waitFor((f) => f.event === "presence" && f.data.users.length === 2);
-      expect(presence.data.users.map((u: { id: string }) => u.id).sort()).toEqual([u1.id, u2.id].sort());
+      await c1.until(() => c1.onlineIds(joined.data.roomId).length === 2);
+      expect(c1.onlineIds(joined.data.roomId)).toEqual([u1.id, u2.id].sort());
+      expect(c2.onlineIds(joined.data.roomId)).toEqual([u1.id, u2.id].sort());
       c1.close();
       c2.close();
     } finally {

@@ -180,8 +180,11 @@ function openUser({ token, roomId, userIndex, t0, plan, endAt, onGone }) {
     clearTimeout(joinTimer);
     if (sendTimer) clearInterval(sendTimer);
     if (!user.closedByUs) {
-      fail();
-      if (user.joined) unexpectedCloses.add(1);
+      // A socket lost after joining is a connection error too (not only one that never joined).
+      if (user.joined) {
+        unexpectedCloses.add(1);
+        connectionErrors.add(true);
+      } else fail();
     }
     onGone(user);
   };

@@ -64,7 +64,8 @@ export function chatOptions(plan, { httpP95 = 500, connectionErrors = "rate<0.01
       exec: "chatUsers",
     };
   }
-  const latency = { threshold: `p(95)<${plan.latencyP95}`, abortOnFail: plan.abortOnFail, delayAbortEval: "5s" };
+  // A window is judged for stopping the run only once it is over: its p95 then covers all of it.
+  const latency = (w) => ({ threshold: `p(95)<${plan.latencyP95}`, abortOnFail: plan.abortOnFail, delayAbortEval: `${Math.ceil(w.toS) + 1}s` });
   const thresholds = {
     delivery_latency: [`p(95)<${plan.latencyP95}`],
     // The chat phase only: setup's sign-ins (argon2, on purpose slow) are not the API under load.
@@ -75,7 +76,7 @@ export function chatOptions(plan, { httpP95 = 500, connectionErrors = "rate<0.01
     // Every message sent was acknowledged to its sender.
     messages_unacked: ["count==0"],
   };
-  for (const w of plan.windows) thresholds[`delivery_latency{window:${w.id}}`] = [latency];
+  for (const w of plan.windows) thresholds[`delivery_latency{window:${w.id}}`] = [latency(w)];
   return {
     scenarios,
     thresholds,

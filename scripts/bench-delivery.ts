@@ -419,7 +419,8 @@ interface BenchCluster {
 }
 
 const startOurs = (instances: number): Promise<BenchCluster> =>
-  startCluster({ instances, caddy: flags.caddy, env: { RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn" } });
+  // Clients share users (--users): lift the per-user socket cap for the benchmark.
+  startCluster({ instances, caddy: flags.caddy, env: { RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn", WS_MAX_SOCKETS_PER_USER: "10000" } });
 
 /** Stores, the product's schema and `users` seeded accounts, then the peer's processes. */
 async function startPeer(dir: string, instances: number, users: number): Promise<BenchCluster> {

@@ -16,6 +16,7 @@ import { createSessions } from "../src/auth/session.ts";
 import { createUsers } from "../src/auth/users.ts";
 import { createMemoryCache } from "../src/cache/cache-memory.ts";
 import { openDatabase } from "../src/db/client.ts";
+import Redis from "ioredis";
 import { startCluster, type Cluster } from "./cluster.ts";
 
 const { values: flags } = parseArgs({
@@ -35,6 +36,7 @@ const say = (kind: string, data: unknown) => process.stdout.write(`${REPORT}${ki
 
 interface Plan {
   roomId: string;
+  redisUrl: string;
   workers: number;
   durationMs: number;
   clients: { index: number; wsUrl: string; token: string }[];
@@ -54,7 +56,14 @@ interface WorkerResult {
   sent: number;
   received: number;
   latency: Record<string, number>;
+  /** Last `total` seen, counted over the sockets still open at the end. */
   totals: Record<string, number>;
+  /** Sockets the server closed during the run, by close code (4008: too slow to read). */
+  closes: Record<string, number>;
+  /** The shared presence set at the end of the traffic (before the sockets close): entries per instance. */
+  presenceInRedis: Record<string, number>;
+  /** A few presence diffs received during the traffic: when (ms after it started) and the total. */
+  diffsDuringTraffic: { atMs: number; total: number }[];
 }
 
 // ---------------------------------------------------------------- worker mode
@@ -71,13 +80,21 @@ async function runWorker(planPath: string, me: number) {
   let received = 0;
   let sent = 0;
   let counting = false;
+  let trafficStart = 0;
+  const diffsDuringTraffic: { atMs: number; total: number }[] = [];
+  const closes: Record<string, number> = {};
+  const closed = new Set<number>();
 
   const open = (c: Plan["clients"][number]) =>
     new Promise<WebSocket>((resolve, reject) => {
       const ws = new WebSocket(`${c.wsUrl}?token=${encodeURIComponent(c.token)}`);
       const timer = setTimeout(() => reject(new Error(`client ${c.index}: no joined in 60 s`)), 60_000);
       ws.onopen = () => ws.send(JSON.stringify({ event: "join_room", data: { roomId: plan.roomId }, ref: 1 }));
-      ws.onclose = (e) => reject(new Error(`client ${c.index}: closed ${e.code}`));
+      ws.onclose = (e) => {
+        closes[e.code] = (closes[e.code] ?? 0) + 1;
+        closed.add(c.index);
+        reject(new Error(`client ${c.index}: closed ${e.code}`));
+      };
       ws.onmessage = (e) => {
         const text = e.data as string;
         const f = JSON.parse(text);
@@ -86,6 +103,9 @@ async function runWorker(planPath: string, me: number) {
           phase.presence += bytes;
           phase.presenceFrames += 1;
           if (f.event === "presence") firstLists += 1;
+          if (f.event === "presence_diff" && counting && diffsDuringTraffic.length < 3) {
+            diffsDuringTraffic.push({ atMs: Date.now() - trafficStart, total: f.data.total });
+          }
           totals.set(c.index, f.data.total);
         } else if (f.event === "new_message") {
           phase.messages += bytes;
@@ -119,6 +139,7 @@ async function runWorker(planPath: string, me: number) {
   phase = empty();
   const traffic = phase;
   counting = true;
+  trafficStart = Date.now();
   // Each socket sends every 5 s, at its own offset within the period.
   const timers = sockets.map((ws, i) => {
     const offset = ((mine[i]!.index * 7919) % SEND_EVERY_MS) | 0;
@@ -138,8 +159,13 @@ async function runWorker(planPath: string, me: number) {
   for (const stop of timers) stop();
   await Bun.sleep(1_000); // let the last deliveries land (not counted as sent after this)
   counting = false;
-  for (const ws of sockets) ws.onclose = null;
-  for (const ws of sockets) ws.close(1000);
+  await Bun.sleep(2_500); // one more presence heartbeat before the totals are read
+  const presenceInRedis: Record<string, number> = {};
+  if (me === 0) {
+    const redis = new Redis(plan.redisUrl);
+    const members = await redis.zrange(`presence:${plan.roomId}`, "0", "-1").finally(() => redis.disconnect());
+    for (const m of members) presenceInRedis[m.split("\t")[0]!] = (presenceInRedis[m.split("\t")[0]!] ?? 0) + 1;
+  }
   const result: WorkerResult = {
     join,
     traffic,
@@ -147,9 +173,21 @@ async function runWorker(planPath: string, me: number) {
     sent,
     received,
     latency: Object.fromEntries(latency),
-    totals: Object.fromEntries([...totals].map(([, t]) => t).reduce((m, t) => m.set(t, (m.get(t) ?? 0) + 1), new Map<number, number>())),
+    totals: Object.fromEntries(
+      [...totals]
+        .filter(([index]) => !closed.has(index))
+        .reduce((m, [, t]) => m.set(t, (m.get(t) ?? 0) + 1), new Map<number, number>()),
+    ),
+    closes,
+    presenceInRedis,
+    diffsDuringTraffic,
   };
   say("result", result);
+  // Sockets close only once every client process has reported: one closing early would
+  // show up in the others' presence.
+  await next();
+  for (const ws of sockets) ws.onclose = null;
+  for (const ws of sockets) ws.close(1000);
   process.exit(0);
 }
 
@@ -243,6 +281,7 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
   const room = (await res.json()) as { id: string };
   const plan: Plan = {
     roomId: room.id,
+    redisUrl: cluster.redisUrl,
     workers: procs,
     durationMs,
     clients: accounts.map((a, i) => ({ index: i, wsUrl: `${urls[i % urls.length]!.replace(/^http/, "ws")}/ws`, token: a.token })),
@@ -258,7 +297,22 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
     await Bun.sleep(2_500); // the last diffs of the join phase
     const t0 = Date.now() + 200;
     for (const w of workers) w.tell(`go ${t0}`);
-    const results = await withDeadline("traffic", durationMs + 60_000, Promise.all(workers.map((w) => w.result)));
+    // How long each instance takes to answer /healthz meanwhile: its event loop's delay.
+    const healthMaxMs = urls.map(() => 0);
+    let probing = true;
+    const probes = urls.map(async (base, n) => {
+      while (probing) {
+        const started = performance.now();
+        await fetch(`${base}/healthz`).then((r) => r.text()).catch(() => "");
+        healthMaxMs[n] = Math.max(healthMaxMs[n]!, Math.round(performance.now() - started));
+        await Bun.sleep(250);
+      }
+    });
+    const results = await withDeadline("traffic", durationMs + 60_000, Promise.all(workers.map((w) => w.result))).finally(() => {
+      probing = false;
+    });
+    await Promise.all(probes);
+    for (const w of workers) w.tell("close");
     const loadAverage = (await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ");
     const sum = (pick: (r: WorkerResult) => number) => results.reduce((a, r) => a + pick(r), 0);
     const hist = new Map<number, number>();
@@ -266,11 +320,17 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
     const received = sum((r) => r.received);
     const totals: Record<string, number> = {};
     for (const r of results) for (const [t, c] of Object.entries(r.totals)) totals[t] = (totals[t] ?? 0) + c;
+    const closes: Record<string, number> = {};
+    for (const r of results) for (const [code, c] of Object.entries(r.closes)) closes[code] = (closes[code] ?? 0) + c;
     return {
       users: n,
       joinSeconds: joinMs / 1000,
       firstListsPerSocket: sum((r) => r.firstLists) / n,
       finalTotals: totals,
+      closedByServer: closes,
+      presenceInRedis: results[0]!.presenceInRedis,
+      diffsDuringTraffic: results.flatMap((r) => r.diffsDuringTraffic).slice(0, 6),
+      healthMaxMs,
       joinPresenceBytesPerMember: Math.round(sum((r) => r.join.presence) / n),
       sent: sum((r) => r.sent),
       deliveriesPerSecond: Math.round(received / (durationMs / 1000)),
@@ -320,7 +380,12 @@ async function runBench() {
           `${r.joinPresenceBytesPerMember.toLocaleString("en")} B | ${r.firstListsPerSocket} | ${r.loadAverage} |`,
       );
     }
-    for (const r of rows) console.log(`N=${r.users}: totals seen at the end ${JSON.stringify(r.finalTotals)}; joined in ${r.joinSeconds} s`);
+    for (const r of rows) {
+      console.log(
+        `N=${r.users}: joined in ${r.joinSeconds} s; sockets closed by the server ${JSON.stringify(r.closedByServer)}; ` +
+          `last total seen by the open ones ${JSON.stringify(r.finalTotals)}; presence entries in Redis ${JSON.stringify(r.presenceInRedis)}; diffs during traffic ${JSON.stringify(r.diffsDuringTraffic)}; slowest /healthz per instance during traffic ${r.healthMaxMs.join(", ")} ms`,
+      );
+    }
   } finally {
     clearTimeout(watchdog);
     await teardown();

@@ -99,6 +99,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
             DATABASE_URL: databaseUrl,
             REDIS_URL: redisUrl,
             DATA_DIR: mkdirp(join(dir, `bun-${n}`)),
+            // Caddy reaches the instances from loopback: its X-Forwarded-For is the one believed.
+            ...(opts.caddy ?? true ? { TRUSTED_PROXIES: "127.0.0.1" } : {}),
             ...opts.env,
           },
           echo: opts.echo ?? false,
@@ -106,7 +108,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       );
     }
     await Promise.all(instances.map((i) => i.waitReady(opts.readyTimeoutMs)));
-    if (opts.caddy ?? true) caddy = await startCaddy(dir, opts.port || freePort(), instances);
+    const maxBodyBytes = loadEnv(opts.env ?? {}).MAX_BODY_BYTES;
+    if (opts.caddy ?? true) caddy = await startCaddy(dir, opts.port || freePort(), instances, maxBodyBytes);
     return {
       url: caddy?.url ?? instances[0]!.url,
       instances,
@@ -163,7 +166,7 @@ function startInstance(spec: { id: string; port: number; env: Record<string, str
   let text = "";
   const spawn = () => {
     text = "";
-    proc = Bun.spawn(["bun", "src/main.ts"], {
+    proc = Bun.spawn(["bun", "--max-http-header-size=65536", "src/main.ts"], {
       cwd: ROOT,
       env: childEnv({
         NODE_ENV: "production",
@@ -215,7 +218,7 @@ function startInstance(spec: { id: string; port: number; env: Record<string, str
 }
 
 /** Caddy with the repo's Caddyfile in front of the given upstream ports (also used for the benchmark peer). */
-export async function startCaddy(dir: string, port: number, instances: { port: number }[]): Promise<NonNullable<Cluster["caddy"]>> {
+export async function startCaddy(dir: string, port: number, instances: { port: number }[], maxBodyBytes = 1_048_576): Promise<NonNullable<Cluster["caddy"]>> {
   const caddyBin = Bun.which("caddy");
   if (!caddyBin) throw new Error("caddy not found: run scripts/ensure-tools.sh --cluster");
   const home = mkdirp(join(dir, "caddy"));
@@ -225,6 +228,8 @@ export async function startCaddy(dir: string, port: number, instances: { port: n
       CADDY_PORT: String(port),
       CADDY_BIND: "127.0.0.1",
       UPSTREAMS: instances.map((i) => `127.0.0.1:${i.port}`).join(" "),
+      // Caddy refuses what the instances would refuse anyway, before they see it.
+      CADDY_MAX_BODY_BYTES: String(maxBodyBytes),
       // Caddy keeps its autosave and data under these; keep them throwaway.
       HOME: home,
       XDG_CONFIG_HOME: home,

@@ -4,6 +4,7 @@
 #   ensure-tools.sh              Bun only (bun dev)
 #   ensure-tools.sh --services   + PostgreSQL and Redis
 #   ensure-tools.sh --cluster    + PostgreSQL, Redis and Caddy (bun run cluster, the cluster system test)
+#   ensure-tools.sh --fuzz       + schemathesis in a venv under .tools/ (the HTTP fuzz test)
 #   ensure-tools.sh --monitoring + promtool (Debian's prometheus package: the monitoring test)
 set -euo pipefail
 
@@ -25,11 +26,13 @@ apt_install() {
 need_services=""
 need_caddy=""
 need_promtool=""
+need_fuzz=""
 for arg in "$@"; do
   case "$arg" in
     --services) need_services=1 ;;
     --cluster) need_services=1; need_caddy=1 ;;
     --monitoring) need_promtool=1 ;;
+    --fuzz) need_fuzz=1 ;;
     *) echo "[setup] unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -50,6 +53,22 @@ if [ -n "$need_caddy" ] && ! command -v caddy >/dev/null 2>&1; then
   # the cluster starts its own Caddy on a loopback port and does not use it.
   echo "[setup] installing caddy" >&2
   apt_install caddy
+fi
+
+# schemathesis (Python >= 3.11) from PyPI, pinned, in its own venv: Debian refuses system-wide pip installs.
+SCHEMATHESIS_VERSION="4.32.5"
+if [ -n "$need_fuzz" ]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/.tools/schemathesis"
+  if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+      echo "[setup] installing python3-venv" >&2
+      apt_install python3-venv
+    fi
+    echo "[setup] installing schemathesis ${SCHEMATHESIS_VERSION} into .tools/schemathesis" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}" >&2
+  fi
 fi
 
 if [ -n "$need_promtool" ] && ! command -v promtool >/dev/null 2>&1; then

@@ -11,8 +11,13 @@ import type { Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
 import type { DomainEvents } from "./events.ts";
 import { AppError, errorBody, type ErrorCode } from "./http/errors.ts";
+import { SESSION_COOKIE } from "./auth/middleware.ts";
+import { clientAddress } from "./http/client-ip.ts";
+import { csrfGuard } from "./http/csrf.ts";
+import { withCommonErrors } from "./http/openapi.ts";
+import { methodNotAllowed } from "./http/method-not-allowed.ts";
 import { createRouter } from "./http/router.ts";
-import type { Logger } from "./log.ts";
+import { describeError, type Logger } from "./log.ts";
 import type { Metrics } from "./metrics/registry.ts";
 import { messageRoutes } from "./messages/routes.ts";
 import { presenceRoutes } from "./presence/routes.ts";
@@ -49,6 +54,8 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   404: "not_found",
   409: "conflict",
   413: "payload_too_large",
+  415: "unsupported_media_type",
+  431: "headers_too_large",
   429: "rate_limited",
   503: "unavailable",
 };
@@ -69,6 +76,7 @@ export function createApp(deps: AppDeps) {
     );
   });
   app.use(secureHeaders());
+  app.use(clientAddress(env.TRUSTED_PROXIES));
   app.use("/api/*", compress({ threshold: 1024 }));
   // Checked before anything parses the body: Content-Length first, then the stream itself.
   app.use(
@@ -79,16 +87,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  // Bodies are JSON whatever Content-Type says (fetch sends strings as text/plain).
-  app.use("/api/*", async (c, next) => {
-    const type = c.req.header("content-type");
-    if (c.req.method !== "GET" && c.req.method !== "HEAD" && !(type && /json/i.test(type))) {
-      const headers = new Headers(c.req.raw.headers);
-      headers.set("content-type", "application/json");
-      c.req.raw = new Request(c.req.raw, { headers });
-    }
-    await next();
-  });
+  app.use("/api/*", csrfGuard({ allowedOrigins: env.ALLOWED_ORIGINS, sessionCookie: SESSION_COOKIE }));
 
   app.get("/healthz", (c) => c.json({ status: "ok", instance: deps.instanceId }));
   app.get("/readyz", async (c) => {
@@ -121,12 +120,19 @@ export function createApp(deps: AppDeps) {
   app.route("/api", presenceRoutes({ sessions, rooms, presence: deps.presence }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
-  app.doc("/api/openapi.json", {
-    openapi: "3.0.3",
-    info: { title: "Chat API", version: "1.0.0", description: "The WebSocket protocol at /ws is described in docs/protocol.md of the repository." },
+  let document: unknown;
+  app.get("/api/openapi.json", (c) => {
+    document ??= withCommonErrors(
+      app.getOpenAPIDocument({
+        openapi: "3.0.3",
+        info: { title: "Chat API", version: "1.0.0", description: "The WebSocket protocol at /ws is described in docs/protocol.md of the repository." },
+      }),
+    );
+    return c.json(document);
   });
 
-  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
+  const wrongMethod = methodNotAllowed(app.routes);
+  app.notFound((c) => wrongMethod(c) ?? c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
 
   app.onError((err, c) => {
     if (err instanceof AppError) {
@@ -140,7 +146,7 @@ export function createApp(deps: AppDeps) {
       const code = err.message.startsWith("Malformed JSON") ? "invalid_json" : (STATUS_CODES[err.status] ?? "invalid_request");
       return c.json(errorBody(code, err.message || code), err.status);
     }
-    log.error("unhandled error", { method: c.req.method, path: c.req.path, error: String(err), stack: (err as Error)?.stack });
+    log.error("unhandled error", { method: c.req.method, path: c.req.path, ...describeError(err) });
     return c.json(errorBody("internal", "internal server error"), 500);
   });
 

@@ -27,6 +27,7 @@ export function createCapabilities(deps: { env: Env; database: Database; cache: 
       events,
       rooms,
       limiter,
+      maxReactionsPerMessage: env.MAX_REACTIONS_PER_MESSAGE,
       timings: metrics && {
         persist: (seconds) => metrics.persistSeconds.observe(seconds),
         delivery: (seconds) => metrics.deliverySeconds.observe(seconds),

@@ -23,6 +23,14 @@ describe("environment", () => {
     expect(env.RATE_LIMIT_MULTIPLIER).toBe(2.5);
   });
 
+  test("TRUSTED_PROXIES takes addresses and CIDR blocks, empty by default", () => {
+    expect(parseEnv({}).TRUSTED_PROXIES).toEqual([]);
+    expect(parseEnv({ TRUSTED_PROXIES: "127.0.0.1, 10.0.0.0/8,::1,fd00::/8" }).TRUSTED_PROXIES).toEqual(["127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8"]);
+    for (const bad of ["10.0.0.0/33", "::1/129", "1.2.3", "10.0.0.0/8/1", "10.0.0.0/x"]) {
+      expect(() => parseEnv({ TRUSTED_PROXIES: bad })).toThrow(/TRUSTED_PROXIES/);
+    }
+  });
+
   const bad: Record<string, string> = {
     PORT: "70000",
     DATABASE_URL: "mysql://x",
@@ -43,7 +51,13 @@ describe("environment", () => {
     WS_MAX_BUFFERED_BYTES: "1",
     WS_PER_MESSAGE_DEFLATE: "1",
     PRESENCE_LIST_MAX: "0",
+    WS_REPLAY_MAX: "0",
+    WS_MAX_SOCKETS_PER_USER: "many",
+    WS_MAX_ROOMS_PER_SOCKET: "0",
+    WS_MAX_ROOMS_PER_USER: "-5",
     NODE_ENV: "staging",
+    TRUSTED_PROXIES: "127.0.0.1,caddy",
+    MAX_REACTIONS_PER_MESSAGE: "0",
   };
   for (const [name, value] of Object.entries(bad)) {
     test(`${name}=${JSON.stringify(value)} stops start-up naming it`, () => {

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 
 // The one reader of process.env. Everything else receives an `Env` value.
@@ -16,6 +17,15 @@ const optionalUrl = (protocols: string[]) =>
         .optional(),
     )
     .optional();
+
+/** An address or a CIDR block, IPv4 or IPv6: what TRUSTED_PROXIES lists. */
+function isAddressOrCidr(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split("/");
+  const family = isIP(address ?? "");
+  if (!family || rest.length) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const int = (def: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(def);
@@ -41,6 +51,17 @@ const envSchema = z.object({
         .filter(Boolean),
     )
     .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^\s/,]+)$/, "each entry is * or an origin like https://chat.example"))),
+  // Peers whose X-Forwarded-For is believed (Caddy's address); empty: nobody's, the peer is the client.
+  TRUSTED_PROXIES: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().refine(isAddressOrCidr, "each entry is an IP address or a CIDR block like 10.0.0.0/8"))),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
   DB_POOL_SIZE: int(10, 1, 500),
@@ -49,12 +70,21 @@ const envSchema = z.object({
   PASSWORD_TIME_COST: int(2, 2, 20),
   SESSION_TTL_DAYS: int(30, 1, 365),
   COOKIE_SECURE: z.enum(["true", "false", "auto"]).default("auto"),
+  // Distinct emoji on one message; a new one past it is 409 too_many_reactions.
+  MAX_REACTIONS_PER_MESSAGE: int(20, 1, 1000),
   MAX_BODY_BYTES: int(1_048_576, 1024, 16 * 1_048_576),
   // Client frames per second per connection (burst twice that), before RATE_LIMIT_MULTIPLIER.
   WS_FRAMES_PER_SECOND: int(20, 1, 100_000),
   WS_MAX_FRAME_BYTES: int(32_768, 1024, 1_048_576),
   // A socket with more than this queued is closed with 4008 and resumes with afterSeq.
   WS_MAX_BUFFERED_BYTES: int(4 * 1_048_576, 65_536, 256 * 1_048_576),
+  // A join whose afterSeq is further behind gets `truncated` and the last this-many events (page older ones over HTTP).
+  WS_REPLAY_MAX: int(500, 1, 100_000),
+  // Live sockets per user on one instance; past it the upgrade is refused with 429.
+  WS_MAX_SOCKETS_PER_USER: int(20, 1, 10_000),
+  // Rooms one socket, and one user's sockets together on one instance, may be joined to.
+  WS_MAX_ROOMS_PER_SOCKET: int(500, 1, 100_000),
+  WS_MAX_ROOMS_PER_USER: int(2_000, 1, 1_000_000),
   // Names in a room's first presence list and in presence diffs; past it diffs carry the total alone.
   PRESENCE_LIST_MAX: int(100, 1, 10_000),
   // Off by default: see README, "permessage-deflate" (measured with bun run bench:deflate).

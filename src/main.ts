@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { DataDirLockedError } from "./db/data-dir-lock.ts";
 import { EnvError, loadEnv, type Env } from "./env.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, describeError } from "./log.ts";
 import { startChatServer } from "./server.ts";
 import { openStores } from "./stores.ts";
 
@@ -22,7 +22,7 @@ try {
 const instanceId = env.INSTANCE_ID ?? `${hostname()}-${process.pid}`;
 const log = createLogger(env.LOG_LEVEL, { instance: instanceId });
 // A promise nobody awaited must not take every client of this instance down with it.
-process.on("unhandledRejection", (reason) => log.error("unhandled rejection", { error: String(reason) }));
+process.on("unhandledRejection", (reason) => log.error("unhandled rejection", describeError(reason)));
 
 const stores = await openStores(env, { instanceId }).catch((err) => {
   fail(err instanceof DataDirLockedError ? err.message : `cannot open the stores: ${err?.message ?? err}`);

@@ -20,7 +20,11 @@ export const Room = z.object({
   createdAt: z.string(),
   memberCount: z.number().int(),
   lastSeq: z.number().int(),
-  unreadCount: z.number().int().optional(),
+  unreadCount: z
+    .number()
+    .int()
+    .optional()
+    .describe("members only: messages of others after my read marker, counted up to 100 (100 means 100 or more)"),
 });
 export type Room = z.infer<typeof Room>;
 
@@ -46,14 +50,28 @@ export const Message = z.object({
 });
 export type Message = z.infer<typeof Message>;
 
-export const Content = z
-  .string()
+/**
+ * Text that can reach Postgres: it refuses U+0000, and a lone surrogate (legal in a JS string,
+ * and in JSON as "\ud800") would be stored as U+FFFD, changing the text silently.
+ */
+const NO_NUL = /^[^\u0000]*$/;
+export const NO_NUL_MESSAGE = "must not contain NUL (U+0000)";
+export const Text = () =>
+  z
+    .string()
+    .regex(NO_NUL, NO_NUL_MESSAGE)
+    .refine((s) => s.isWellFormed(), "must be well-formed Unicode (no lone surrogates)");
+
+export const Content = Text()
   .min(1, "must not be empty")
   .max(CONTENT_MAX, `must be at most ${CONTENT_MAX} characters`)
   .refine((s) => s.trim().length > 0, "must not be blank");
 export const ClientMsgId = z.string().min(1).max(CLIENT_MSG_ID_MAX).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
-const RoomKey = z.string().min(1).max(200);
+/** A room id or slug, as the client names it. */
+export const RoomKey = Text().min(1).max(200);
 const Seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+// The sender's clock: an int8 column, so out of the safe range is an error, not a silent null.
+const EpochMs = z.number().min(0).max(Number.MAX_SAFE_INTEGER);
 const Ref = z.union([z.string().max(64), z.number().int()]);
 
 // ---------- client -> server ----------
@@ -62,7 +80,7 @@ export const clientFrames = {
   join_room: z.object({ roomId: RoomKey, afterSeq: Seq.optional() }).strict(),
   leave_room: z.object({ roomId: RoomKey }).strict(),
   send_message: z
-    .object({ roomId: RoomKey, content: Content, clientMsgId: ClientMsgId.optional(), timestamp: z.number().finite().optional() })
+    .object({ roomId: RoomKey, content: Content, clientMsgId: ClientMsgId.optional(), timestamp: EpochMs.optional() })
     .strict(),
   typing: z.object({ roomId: RoomKey }).strict(),
   read: z.object({ roomId: RoomKey, seq: Seq }).strict(),
@@ -183,6 +201,7 @@ export const BusMessage = z.discriminatedUnion("t", [
 ]);
 export type BusMessage = z.infer<typeof BusMessage>;
 export const SessionRevoked = z.object({ sessionId: z.string() });
+export type SessionRevoked = z.infer<typeof SessionRevoked>;
 
 /** Parses a bus payload; undefined when it is not one of ours. */
 export function parseBusMessage<T>(schema: z.ZodType<T>, payload: string): T | undefined {

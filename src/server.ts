@@ -1,9 +1,10 @@
 import type { Server } from "bun";
 import { createApp, type AppState } from "./app.ts";
+import { errorBody } from "./http/errors.ts";
 import { createCapabilities } from "./capabilities.ts";
 import type { Env } from "./env.ts";
 import { createDomainEvents } from "./events.ts";
-import type { Logger } from "./log.ts";
+import { describeError, type Logger } from "./log.ts";
 import { messageFrameHandlers } from "./messages/ws.ts";
 import { instrumentBus, instrumentCache } from "./metrics/instrument.ts";
 import { createMetrics } from "./metrics/registry.ts";
@@ -16,13 +17,26 @@ import { createRealtime } from "./realtime/socket.ts";
 import { roomFrameHandlers } from "./rooms/ws.ts";
 import type { Stores } from "./stores.ts";
 
+/**
+ * Request line and headers, as Bun's own default limit counts them. Bun runs with
+ * --max-http-header-size above this (package.json, cluster, tests), so the app,
+ * not Bun, answers first, with the contract's body.
+ */
+const MAX_HEADER_BYTES = 16 * 1024;
+
+function headerBytes(req: Request): number {
+  let total = req.url.length + req.method.length + 12;
+  for (const [name, value] of req.headers) total += name.length + value.length + 4;
+  return total;
+}
+
 export interface ChatServerOptions {
   env: Env;
   instanceId: string;
   stores: Stores;
   log: Logger;
   /** Tests tune the hub's bounds and may wrap what it asks Postgres (e.g. to widen the join seam). */
-  hub?: Partial<Pick<HubOptions, "gapWaitMs" | "maxPendingEvents" | "maxJoinerBuffer" | "reconcileMs">> & {
+  hub?: Partial<Pick<HubOptions, "gapWaitMs" | "maxPendingEvents" | "maxJoinerBuffer" | "reconcileMs" | "sweepMs">> & {
     wrapDomain?: (domain: HubDomain) => HubDomain;
   };
 }
@@ -30,7 +44,7 @@ export interface ChatServerOptions {
 /** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. Not ready until `ready()`. */
 export function startChatServer({ env, instanceId, stores, log, hub: tuning = {} }: ChatServerOptions) {
   const state: AppState = { ready: false, draining: false };
-  const events = createDomainEvents((err) => log.error("event listener failed", { error: String(err) }));
+  const events = createDomainEvents((err) => log.error("event listener failed", describeError(err)));
   const metrics = createMetrics(instanceId, { dbPool: () => stores.database.poolUsage() });
   stores.onRedisReconnect((connection) => metrics.redisReconnects.inc({ connection }));
   // Every cache read and bus message of this instance is counted on its way through.
@@ -50,6 +64,9 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
     metrics: realtimeMetrics,
     maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
     presenceListMax: env.PRESENCE_LIST_MAX,
+    replayMax: env.WS_REPLAY_MAX,
+    maxRoomsPerSocket: env.WS_MAX_ROOMS_PER_SOCKET,
+    maxRoomsPerUser: env.WS_MAX_ROOMS_PER_USER,
     domain: wrapDomain(createHubDomain(db, messages)),
   });
   events.on(hub.onDomainEvent);
@@ -64,6 +81,7 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
     framesPerSecond: env.WS_FRAMES_PER_SECOND * env.RATE_LIMIT_MULTIPLIER,
     maxFrameBytes: env.WS_MAX_FRAME_BYTES,
     perMessageDeflate: env.WS_PER_MESSAGE_DEFLATE,
+    maxSocketsPerUser: env.WS_MAX_SOCKETS_PER_USER,
     // Bun drops frames past its own limit without closing: keep it well above the app's 4008 limit.
     backpressureLimit: Math.max(64 * 1024 * 1024, env.WS_MAX_BUFFERED_BYTES * 2),
   });
@@ -71,9 +89,13 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
   const server: Server<SocketData> = Bun.serve<SocketData>({
     port: env.PORT,
     hostname: env.HOST,
-    // Above the app's own limit, so the app answers 413 with the contract's body.
-    maxRequestBodySize: env.MAX_BODY_BYTES * 4,
+    // No limit of Bun's own: past it Bun drops the connection without an answer (a 502 behind
+    // Caddy). The app's bodyLimit reads at most MAX_BODY_BYTES of any body and answers 413.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     async fetch(req, srv) {
+      if (headerBytes(req) > MAX_HEADER_BYTES) {
+        return Response.json(errorBody("headers_too_large", `request line and headers over ${MAX_HEADER_BYTES} bytes`), { status: 431 });
+      }
       const url = new URL(req.url);
       if (url.pathname === "/ws") return realtime.upgrade(req, url, srv);
       return app.fetch(req, { ip: srv.requestIP(req)?.address });

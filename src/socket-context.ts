@@ -12,7 +12,8 @@ export interface SocketData {
   /** Joins not finished yet, by every key the client may use to leave them (as sent, lowercased, id). */
   pendingJoins: Map<string, { left: boolean }>;
   typingAt: Map<string, number>;
-  bucket: { tokens: number; at: number };
+  /** Frame rate limit; `noticed`: the socket was told it is limited since the bucket last had a token. */
+  bucket: { tokens: number; at: number; noticed: boolean };
 }
 export type Socket = ServerWebSocket<SocketData>;
 
@@ -31,6 +32,8 @@ export interface RoomHub {
     leftMeanwhile?: () => boolean,
   ): Promise<{ lastSeq: number } | undefined>;
   leave(ws: Socket, roomId: string): void;
+  /** Throws too_many_rooms when the socket or its user is at a room cap (a rejoin of `roomKey` passes). */
+  assertCanJoin(ws: Socket, roomKey: string): void;
   typing(ws: Socket, roomId: string): void;
   /** Registers the socket sending this message, so it gets the ack and not the event; returns the undo. */
   expectOrigin(roomId: string, userId: string, clientMsgId: string, ws: Socket): () => void;

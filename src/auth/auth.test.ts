@@ -82,6 +82,8 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
   });
 }
 
+const app = (t: TestApp) => t.app;
+
 describe("validation and errors", () => {
   let t: TestApp;
   beforeAll(async () => {
@@ -117,16 +119,18 @@ describe("validation and errors", () => {
     expect(res.body.error.code).toBe("invalid_json");
   });
 
-  test("bodies are read as JSON whatever the Content-Type; a missing body is 400", async () => {
-    const form = await t.call("POST", "/api/auth/login", { body: "email=a", headers: { "content-type": "text/plain" } });
-    expect(form.status).toBe(400);
-    expect(form.body.error.code).toBe("invalid_json");
+  test("a body that is not application/json is 415; a charset is fine; a missing body is 400", async () => {
     const user = await registerUser(t);
-    const plain = await t.call("POST", "/api/auth/login", {
-      body: JSON.stringify({ email: user.email, password: user.password }),
-      headers: { "content-type": "text/plain;charset=UTF-8" },
-    });
-    expect(plain.status).toBe(200);
+    const credentials = JSON.stringify({ email: user.email, password: user.password });
+    for (const type of ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"]) {
+      const res = await t.call("POST", "/api/auth/login", { body: credentials, headers: { "content-type": type } });
+      expect(res.status).toBe(415);
+      expect(res.body.error.code).toBe("unsupported_media_type");
+    }
+    const noType = await app(t).request("/api/auth/login", { method: "POST", body: new TextEncoder().encode(credentials) });
+    expect(noType.status).toBe(415);
+    const charset = await t.call("POST", "/api/auth/login", { body: credentials, headers: { "content-type": "application/json; charset=utf-8" } });
+    expect(charset.status).toBe(200);
     const empty = await t.call("POST", "/api/auth/register");
     expect(empty.status).toBe(400);
   });
@@ -141,7 +145,20 @@ describe("validation and errors", () => {
     const res = await t.call("GET", "/api/does-not-exist");
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe("not_found");
-    expect((await t.call("DELETE", "/api/me")).status).toBe(404);
+  });
+
+  test("a served path asked with another method is 405 JSON with Allow", async () => {
+    for (const [method, path, allow] of [
+      ["DELETE", "/api/me", "GET, HEAD"],
+      ["TRACE", "/api/rooms", "GET, HEAD, POST"],
+      ["PUT", "/api/rooms/general/messages", "GET, HEAD, POST"],
+      ["GET", "/api/auth/login", "POST"],
+    ] as const) {
+      const res = await t.call(method, path);
+      expect(res.status).toBe(405);
+      expect(res.headers.get("allow")).toBe(allow);
+      expect(res.body.error.code).toBe("method_not_allowed");
+    }
   });
 
   test("health, readiness and draining", async () => {
@@ -162,6 +179,13 @@ describe("validation and errors", () => {
     expect(Object.keys(res.body.paths)).toEqual(
       expect.arrayContaining(["/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me"]),
     );
+    // Every operation with a body documents 413 and 415; every one 429.
+    for (const [path, item] of Object.entries(res.body.paths as Record<string, Record<string, any>>)) {
+      for (const [method, op] of Object.entries(item)) {
+        expect({ path, method, has429: "429" in op.responses }).toEqual({ path, method, has429: true });
+        if (op.requestBody) expect({ path, method, documented: ["400", "413", "415"].every((s) => s in op.responses) }).toEqual({ path, method, documented: true });
+      }
+    }
   });
 
   test("metrics are exposed in Prometheus format", async () => {
@@ -208,6 +232,67 @@ describe("across instances and limits", () => {
       expect(statuses[10]).toBe(429);
     } finally {
       await t.close();
+    }
+  });
+
+  test("a locked account answers 429 with Retry-After to the right password too, on every instance", async () => {
+    const a = await createTestApp("postgres");
+    const b = await createTestApp("postgres", { DATABASE_URL: a.env.DATABASE_URL! }, { redisPrefix: a.redisPrefix });
+    try {
+      const user = await registerUser(a);
+      for (let i = 0; i < 10; i++) {
+        const wrong = await a.call("POST", "/api/auth/login", { body: { email: user.email, password: "wrong password" } });
+        expect(wrong.status).toBe(401);
+      }
+      for (const t of [a, b, a]) {
+        const right = await t.call("POST", "/api/auth/login", { body: { email: user.email, password: user.password } });
+        expect(right.status).toBe(429);
+        expect(right.body.error.code).toBe("rate_limited");
+        expect(Number(right.headers.get("retry-after"))).toBeGreaterThan(800);
+        expect(right.body.token).toBeUndefined();
+      }
+      // The lock is the account's, not the caller's: another account logs in as usual.
+      const other = await registerUser(b);
+      expect((await a.call("POST", "/api/auth/login", { body: { email: other.email, password: other.password } })).status).toBe(200);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test("X-Forwarded-For counts only from TRUSTED_PROXIES peers", async () => {
+    const login = (t: TestApp, peer: string, forwarded: string) =>
+      t.app.request(
+        "/api/auth/login",
+        {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-forwarded-for": forwarded },
+          // A new account each time: only the per-address limit is in play.
+          body: JSON.stringify({ email: `nobody${Math.random().toString(36).slice(2)}@example.com`, password: "whatever1" }),
+        },
+        { ip: peer },
+      );
+    // 30 per minute x 0.1 = 3 per address.
+    const plain = await createTestApp("postgres", { RATE_LIMIT_MULTIPLIER: "0.1" });
+    const proxied = await createTestApp("postgres", { RATE_LIMIT_MULTIPLIER: "0.1", TRUSTED_PROXIES: "127.0.0.1, 10.1.0.0/16" });
+    try {
+      // Untrusted loopback peer: a new forged address each time does not reset the count.
+      const forged = [];
+      for (let i = 0; i < 4; i++) forged.push((await login(plain, "127.0.0.1", `198.51.100.${i}`)).status);
+      expect(forged).toEqual([401, 401, 401, 429]);
+      // Behind a trusted proxy, the hop it appended is the client; hops left of it are the client's own words.
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await login(proxied, "127.0.0.1", `1.2.3.${i}, 198.51.100.9`)).status);
+      expect(statuses).toEqual([401, 401, 401, 429]);
+      // Another client behind the same proxy has a count of its own, from any trusted peer.
+      expect((await login(proxied, "127.0.0.1", "198.51.100.10")).status).toBe(401);
+      expect((await login(proxied, "::ffff:127.0.0.1", "198.51.100.10")).status).toBe(401);
+      expect((await login(proxied, "10.1.200.7", "198.51.100.10")).status).toBe(401);
+      // A peer outside the list is the client itself, whatever it forwards.
+      const direct = [];
+      for (let i = 0; i < 4; i++) direct.push((await login(proxied, "192.0.2.50", `198.51.100.${100 + i}`)).status);
+      expect(direct).toEqual([401, 401, 401, 429]);
+    } finally {
+      await Promise.all([plain.close(), proxied.close()]);
     }
   });
 

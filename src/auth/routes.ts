@@ -13,7 +13,8 @@ import type { PasswordHasher } from "./password.ts";
 import type { Sessions } from "./session.ts";
 import type { Users } from "./users.ts";
 
-const Email = z.email().max(254).transform((v) => v.toLowerCase());
+// The HTML5 form's rule (what browsers accept), so the documented format and the check agree.
+const Email = z.email({ pattern: z.regexes.html5Email }).max(254).transform((v) => v.toLowerCase());
 const Password = z.string().min(8).max(256);
 const Username = z
   .string()
@@ -91,11 +92,14 @@ export function authRoutes(deps: AuthDeps) {
     .openapi(login, async (c) => {
       const { email, password } = c.req.valid("json");
       await limiter.consume(`login:ip:${clientIp(c)}`, LIMITS.loginPerIp);
+      // A locked account stays locked until its window ends, whatever the password: checked before it is.
+      const accountKey = `login:account:${email}`;
+      await limiter.assertOpen(accountKey, LIMITS.loginFailuresPerAccount);
       const found = await users.findByEmail(email);
       const ok = found ? await passwords.verify(password, found.passwordHash) : await passwords.verifyDummy(password);
       if (!found || !ok) {
-        // Only failures count against an account, so its owner is not locked out by an attacker's successes.
-        await limiter.consume(`login:account:${email}`, LIMITS.loginFailuresPerAccount);
+        // Only failures count against an account, so an attacker's successes cannot lock its owner out.
+        await limiter.consume(accountKey, LIMITS.loginFailuresPerAccount);
         throw unauthorized("wrong email or password");
       }
       return c.json(await signIn(c, { id: found.id, email: found.email, username: found.username }), 200);

@@ -15,8 +15,29 @@ export const newToken = () => randomBytes(32).toString("base64url");
 export const hashToken = (token: string) => new Bun.CryptoHasher("sha256").update(token).digest("hex");
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,200}$/;
 
+/** How often a revocation marker that could not be written is tried again. */
+const MARKER_RETRY_MS = 250;
+
 /** Sessions live in Postgres; the cache only saves a query and is dropped on logout. */
 export function createSessions(db: Db, cache: Cache, ttlDays: number) {
+  /**
+   * A marker, not a delete: a lookup that read Postgres just before the revocation cannot
+   * put the session back into the cache. Postgres already refuses the session, so a cache
+   * error does not fail the logout; but a positive entry cached before it would live on for
+   * up to CACHE_TTL_SECONDS, so the marker is retried in the background until it is written
+   * or that entry has expired.
+   */
+  async function writeRevokedMarker(key: string) {
+    const giveUpAt = Date.now() + CACHE_TTL_SECONDS * 1000;
+    const attempt = () => cache.set(key, REVOKED, CACHE_TTL_SECONDS).then(() => true, () => false);
+    if (await attempt()) return;
+    const retry = async () => {
+      if (Date.now() > giveUpAt || (await attempt())) return;
+      setTimeout(retry, MARKER_RETRY_MS).unref?.();
+    };
+    setTimeout(retry, MARKER_RETRY_MS).unref?.();
+  }
+
   return {
     async create(userId: string) {
       const token = newToken();
@@ -54,9 +75,7 @@ export function createSessions(db: Db, cache: Cache, ttlDays: number) {
         .update(sessions)
         .set({ revokedAt: new Date() })
         .where(and(eq(sessions.tokenHash, tokenHash), isNull(sessions.revokedAt)));
-      // A marker, not a delete: a lookup that read Postgres just before the revocation cannot
-      // put the session back into the cache. Postgres already refuses it; a cache error is no reason to fail.
-      await cache.set(cacheKey(tokenHash), REVOKED, CACHE_TTL_SECONDS).catch(() => {});
+      await writeRevokedMarker(cacheKey(tokenHash));
     },
   };
 }

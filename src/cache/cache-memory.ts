@@ -45,6 +45,11 @@ export function createMemoryCache(now: () => number = Date.now): Cache {
       entry.value = String(count);
       return { count, resetInSeconds: Math.max(1, Math.ceil((entry.expiresAt - now()) / 1000)) };
     },
+    async peek(key) {
+      const entry = live(key);
+      if (!entry) return null;
+      return { count: Number(entry.value), resetInSeconds: Math.max(1, Math.ceil((entry.expiresAt - now()) / 1000)) };
+    },
     async ping() {},
     async close() {
       clearInterval(sweeper);

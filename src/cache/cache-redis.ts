@@ -29,6 +29,11 @@ export function createRedisCache(redis: Redis, prefix = ""): Cache {
       const [count, ttl] = (await redis.eval(HIT_SCRIPT, 1, k(key), windowSeconds)) as [number, number];
       return { count, resetInSeconds: Math.max(1, ttl) };
     },
+    async peek(key) {
+      const [[, count], [, ttl]] = (await redis.multi().get(k(key)).ttl(k(key)).exec()) as [[unknown, string | null], [unknown, number]];
+      if (count === null) return null;
+      return { count: Number(count), resetInSeconds: Math.max(1, ttl) };
+    },
     async ping() {
       await redis.ping();
     },

@@ -7,6 +7,8 @@ export interface Cache {
   del(...keys: string[]): Promise<void>;
   /** Increments a counter that expires `windowSeconds` after its first increment. */
   hit(key: string, windowSeconds: number): Promise<{ count: number; resetInSeconds: number }>;
+  /** A counter made by `hit`, read without counting; null when absent or expired. */
+  peek(key: string): Promise<{ count: number; resetInSeconds: number } | null>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { sql } from "drizzle-orm";
+import { sql, type SQLWrapper } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { schema } from "./schema.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
@@ -149,4 +149,10 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
     release();
     throw err;
   }
+}
+
+/** Rows of `db.execute(sql…)` on either driver: postgres.js gives an array, PGlite `{ rows }`. */
+export async function executeRows<T>(db: Db, query: SQLWrapper): Promise<T[]> {
+  const result = (await db.execute(query as never)) as unknown as T[] | { rows: T[] };
+  return Array.isArray(result) ? result : result.rows;
 }

@@ -26,7 +26,7 @@ const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull(
 
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 
-export const memberRole = pgEnum("member_role", ["owner", "admin", "member"]);
+export const memberRole = pgEnum("member_role", ["owner", "member"]);
 export const changeKind = pgEnum("change_kind", ["edited", "deleted", "reaction"]);
 
 export const users = pgTable(
@@ -75,7 +75,11 @@ export const rooms = pgTable(
     lastSeq: counter("last_seq").notNull().default(0),
   },
   (t) => [
-    uniqueIndex("rooms_slug_key").on(t.slug),
+    // Public rooms share one slug namespace; private rooms do not occupy it (see rooms/README.md).
+    uniqueIndex("rooms_public_slug_key").on(t.slug).where(sql`not ${t.isPrivate}`),
+    // One private room per slug and creator: a retried or racing create makes one room.
+    uniqueIndex("rooms_private_slug_key").on(t.slug, t.createdBy).where(sql`${t.isPrivate}`),
+    index("rooms_slug_idx").on(t.slug, t.createdAt),
     uniqueIndex("rooms_dm_key_key").on(t.dmKey),
     index("rooms_public_idx").on(t.isPrivate, t.id),
   ],

@@ -1,19 +1,43 @@
-import type { Context } from "hono";
+import { BlockList, isIP } from "node:net";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "./context.ts";
 
-const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+function trustList(entries: string[]) {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, prefix] = entry.split("/") as [string, string?];
+    const type = isIP(address) === 6 ? "ipv6" : "ipv4";
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefix), type);
+  }
+  return (address: string) => {
+    const plain = address.replace(/^::ffff:(?=\d+\.)/, "");
+    const family = isIP(plain);
+    return family !== 0 && list.check(plain, family === 6 ? "ipv6" : "ipv4");
+  };
+}
 
 /**
- * The caller's address. Behind our Caddy (a loopback peer) the last
- * X-Forwarded-For hop is the one Caddy saw; a client cannot forge it.
+ * Sets the caller's address for the limits. X-Forwarded-For is read only when
+ * the peer is a trusted proxy (TRUSTED_PROXIES), and then only its last hop: the
+ * address our proxy (Caddy appends it) saw. Hops further left were written by
+ * the client. Not walking past trusted hops matters on a loopback cluster, where
+ * a local client has the proxy's own address.
  */
-export function clientIp(c: Context<AppEnv>): string {
-  const peer = c.env?.ip;
-  const forwarded = c.req.header("x-forwarded-for");
-  if (forwarded && (!peer || LOOPBACK.test(peer))) {
-    const hops = forwarded.split(",").map((h) => h.trim()).filter(Boolean);
-    const last = hops.at(-1);
-    if (last) return last;
-  }
-  return peer ?? "unknown";
+export function clientAddress(trustedProxies: string[]): MiddlewareHandler<AppEnv> {
+  const trusted = trustList(trustedProxies);
+  return async (c, next) => {
+    const peer = c.env?.ip;
+    let address = peer ?? "unknown";
+    const forwarded = c.req.header("x-forwarded-for");
+    if (peer && forwarded && trusted(peer)) {
+      const last = forwarded.split(",").map((h) => h.trim()).filter(Boolean).at(-1);
+      if (last) address = last;
+    }
+    c.set("clientIp", address);
+    await next();
+  };
 }
+
+/** The caller's address, as set by clientAddress. */
+export const clientIp = (c: Context<AppEnv>): string => c.get("clientIp") ?? c.env?.ip ?? "unknown";

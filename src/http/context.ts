@@ -9,5 +9,5 @@ export interface AuthContext {
 /** Hono's typing for this app: what the edge passes in and what middleware sets. */
 export interface AppEnv {
   Bindings: { ip?: string };
-  Variables: { auth: AuthContext };
+  Variables: { auth: AuthContext; clientIp: string };
 }

@@ -10,7 +10,13 @@ export type ErrorCode =
   | "not_joined"
   | "conflict"
   | "payload_too_large"
+  | "unsupported_media_type"
+  | "method_not_allowed"
+  | "too_many_reactions"
+  | "headers_too_large"
   | "rate_limited"
+  | "too_many_sockets"
+  | "too_many_rooms"
   | "unavailable"
   | "internal";
 

@@ -7,8 +7,10 @@ export interface Limit {
   windowSeconds: number;
 }
 
-/** Fixed-window counters in the shared cache: the same limit holds across instances. */
-/** `onLimited` hears the key of every refused hit (metrics count them by limit). */
+/**
+ * Fixed-window counters in the shared cache: the same limit holds across instances.
+ * `onLimited` hears the key of every refusal (metrics count them by limit).
+ */
 export function createRateLimiter(cache: Cache, multiplier: number, onLimited: (key: string) => void = () => {}) {
   return {
     async consume(key: string, limit: Limit) {
@@ -19,6 +21,14 @@ export function createRateLimiter(cache: Cache, multiplier: number, onLimited: (
       if (count > Math.ceil(limit.max * multiplier)) {
         onLimited(key);
         throw new AppError(429, "rate_limited", "too many requests, slow down", undefined, resetInSeconds);
+      }
+    },
+    /** Throws 429 while `key` has used up its window, without counting this call (a lock checked before the work). */
+    async assertOpen(key: string, limit: Limit) {
+      const seen = await cache.peek(`rl:${key}`).catch(() => null);
+      if (seen && seen.count >= Math.ceil(limit.max * multiplier)) {
+        onLimited(key);
+        throw new AppError(429, "rate_limited", "too many requests, slow down", undefined, seen.resetInSeconds);
       }
     },
     async reset(key: string) {

@@ -1,8 +1,7 @@
-import { z } from "zod";
+import { Text } from "../protocol.ts";
 
 /** A reaction: any short token without whitespace (an emoji, or a :shortcode:). */
-export const Emoji = z
-  .string()
+export const Emoji = Text()
   .min(1)
   .max(32)
   .regex(/^\S+$/u, "no whitespace");

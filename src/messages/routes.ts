@@ -4,15 +4,15 @@ import type { Sessions } from "../auth/session.ts";
 import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
-import { ClientMsgId, Content, Message } from "../protocol.ts";
+import { ClientMsgId, Content, Message, RoomKey, Text } from "../protocol.ts";
 import { Emoji } from "./emoji.ts";
 import type { Messages } from "./store.ts";
 
 const PAGE = { max: 100, default: 50 };
 const SEQ_MAX = Number.MAX_SAFE_INTEGER;
 
-// Any shape of key reaches the store, which answers 404 for what it cannot find.
-const RoomParams = z.object({ room: z.string().openapi({ description: "room id or slug" }) });
+// Any shape of key reaches the store, which answers 404 for what it cannot find; only NUL, which Postgres refuses, is 400.
+const RoomParams = z.object({ room: Text().describe("room id or slug") });
 const MessageParams = z.object({ id: z.string() });
 const HistoryQuery = z
   .object({
@@ -25,8 +25,8 @@ const HistoryQuery = z
     path: ["after"],
   });
 const SearchQuery = z.object({
-  q: z.string().max(200).refine((s) => s.trim().length > 0, "must not be blank"),
-  room: z.string().min(1).max(200).optional(),
+  q: Text().max(200).regex(/\S/, "must not be blank"),
+  room: RoomKey.optional(),
 });
 const MessagePage = z.object({ data: z.array(Message), nextCursor: z.number().int().nullable() });
 

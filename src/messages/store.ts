@@ -1,9 +1,9 @@
 import { and, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
-import type { Database, Tx } from "../db/client.ts";
+import { executeRows, type Database, type Tx } from "../db/client.ts";
 import { messageChanges, messages, reactions, roomMembers, rooms as roomTable, users } from "../db/schema.ts";
 import { isUuid } from "../db/uuid.ts";
 import type { DomainEvents } from "../events.ts";
-import { conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
+import { AppError, conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
 import type { RateLimiter } from "../http/rate-limit.ts";
 import { Content, type Message, type RoomEvent, type RoomEventKind } from "../protocol.ts";
 import type { MemberRole, Rooms } from "../rooms/store.ts";
@@ -32,6 +32,9 @@ export interface Page<T> {
 /** Per user, before RATE_LIMIT_MULTIPLIER. */
 export const SEND_LIMIT = { max: 30, windowSeconds: 10 };
 export const SEARCH_LIMIT = 50;
+/** Messages of the scope a search reads at most (its bound), and the rooms they are split over. */
+export const SEARCH_SCAN_MAX = 5_000;
+export const SEARCH_ROOMS_MAX = 50;
 
 type ChangeKind = "edited" | "deleted" | "reaction";
 const EVENT_OF_CHANGE: Record<ChangeKind, RoomEventKind> = {
@@ -57,6 +60,8 @@ export interface MessagesDeps {
   limiter?: RateLimiter;
   /** Seconds of the send statement, and of a send from its arrival until handed to the hub and bus. */
   timings?: { persist(seconds: number): void; delivery(seconds: number): void };
+  /** Distinct emoji one message may carry (MAX_REACTIONS_PER_MESSAGE); default 20. */
+  maxReactionsPerMessage?: number;
 }
 
 // $1 id, $2 room, $3 author, $4 clientMsgId, $5 content, $6 sentAt. Prepared once per connection.
@@ -84,7 +89,7 @@ function checkContent(content: string) {
   if (!checked.success) throw invalid([{ field: "content", message: checked.error.issues.map((i) => i.message).join("; ") }]);
 }
 
-export function createMessages({ database, events, rooms, limiter, timings }: MessagesDeps) {
+export function createMessages({ database, events, rooms, limiter, timings, maxReactionsPerMessage = 20 }: MessagesDeps) {
   const { db } = database;
   const selectMessages = () => db.select(messageColumns).from(messages).innerJoin(users, eq(users.id, messages.authorId)).$dynamic();
 
@@ -239,8 +244,8 @@ export function createMessages({ database, events, rooms, limiter, timings }: Me
   /** Leaves a tombstone (empty content, deletedAt) in the message's place; its reactions go. */
   const remove = (messageId: string, userId: string) =>
     change(messageId, userId, async (tx, target) => {
-      const mayDelete = target.authorId === userId || target.role === "owner" || target.role === "admin";
-      if (!mayDelete) throw forbidden("only the author or the room's owner or admins delete a message");
+      const mayDelete = target.authorId === userId || target.role === "owner";
+      if (!mayDelete) throw forbidden("only the author or the room's owner deletes a message");
       // Deleting twice changes nothing and takes no value.
       if (target.deletedAt) return null;
       await tx.update(messages).set({ content: "", deletedAt: new Date() }).where(eq(messages.id, target.id));
@@ -256,7 +261,19 @@ export function createMessages({ database, events, rooms, limiter, timings }: Me
       if (target.deletedAt) throw conflict("the message is deleted");
       const mine = and(eq(reactions.messageId, target.id), eq(reactions.userId, userId), eq(reactions.emoji, emoji));
       const removed = await tx.delete(reactions).where(mine).returning({ emoji: reactions.emoji });
-      if (!removed.length) await tx.insert(reactions).values({ messageId: target.id, userId, emoji });
+      if (removed.length) return "reaction";
+      // The message row is locked: no other toggle can add an emoji between this count and the insert.
+      const [{ distinct, present } = { distinct: 0, present: false }] = await tx
+        .select({
+          distinct: sql<number>`count(distinct ${reactions.emoji})::int`.mapWith(Number),
+          present: sql<boolean>`coalesce(bool_or(${reactions.emoji} = ${emoji}), false)`,
+        })
+        .from(reactions)
+        .where(eq(reactions.messageId, target.id));
+      if (!present && distinct >= maxReactionsPerMessage) {
+        throw new AppError(409, "too_many_reactions", `a message carries at most ${maxReactionsPerMessage} different reactions`);
+      }
+      await tx.insert(reactions).values({ messageId: target.id, userId, emoji });
       return "reaction";
     });
   };
@@ -309,19 +326,42 @@ export function createMessages({ database, events, rooms, limiter, timings }: Me
     return steps.map((s) => ({ kind: s.kind, roomId, seq: s.seq, message: current.get(s.messageId)! }));
   }
 
-  /** Full-text search, newest first. Without a room: the rooms I belong to; with one: any room I may read. */
-  async function search(userId: string, q: string, roomKey?: string): Promise<Message[]> {
-    const scope = roomKey
-      ? eq(messages.roomId, (await rooms.resolveReadable(roomKey, userId)).id)
-      : inArray(messages.roomId, db.select({ roomId: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId)));
-    const rows = await selectMessages()
-      .where(and(scope, isNull(messages.deletedAt), sql`${messages.search} @@ websearch_to_tsquery('simple', ${q})`))
-      .orderBy(desc(messages.createdAt), desc(messages.seq))
-      .limit(SEARCH_LIMIT);
-    return toMessages(db, rows);
+  /**
+   * Full-text search, newest first. Without a room: the rooms I belong to; with one: any room I
+   * may read. Bounded: it reads the room's newest SEARCH_SCAN_MAX messages, or the newest
+   * SEARCH_SCAN_MAX / SEARCH_ROOMS_MAX of each of my SEARCH_ROOMS_MAX busiest rooms (highest
+   * lastSeq), walking the (room_id, seq) index, so its cost grows neither with the history nor
+   * with how many messages match.
+   */
+  function searchQuery(userId: string, q: string, roomId?: string) {
+    const scope = roomId
+      ? sql`select r.id, r.last_seq from ${roomTable} r where r.id = ${roomId}`
+      : sql`select r.id, r.last_seq from ${roomTable} r join ${roomMembers} rm on rm.room_id = r.id and rm.user_id = ${userId}
+          order by r.last_seq desc limit ${SEARCH_ROOMS_MAX}`;
+    const depth = roomId ? SEARCH_SCAN_MAX : SEARCH_SCAN_MAX / SEARCH_ROOMS_MAX;
+    // The inner limit keeps the walk apart from the text match: the planner would otherwise take
+    // the GIN index for rarer words and read every match in the room's whole history.
+    return sql`with scope as (${scope})
+      select hit.id from scope, lateral (
+        select recent.id, recent.created_at from (
+          select m.id, m.created_at, m.deleted_at, m.search from ${messages} m
+          where m.room_id = scope.id
+          order by m.seq desc limit ${depth}
+        ) recent
+        where recent.deleted_at is null and recent.search @@ websearch_to_tsquery('simple', ${q})
+        limit ${SEARCH_LIMIT}
+      ) hit
+      order by hit.created_at desc, hit.id desc limit ${SEARCH_LIMIT}`;
   }
 
-  return { send, edit, remove, toggleReaction, history, eventsAfter, search };
+  async function search(userId: string, q: string, roomKey?: string): Promise<Message[]> {
+    const roomId = roomKey ? (await rooms.resolveReadable(roomKey, userId)).id : undefined;
+    const hits = await executeRows<{ id: string }>(db, searchQuery(userId, q, roomId));
+    const found = await loadById(hits.map((h) => h.id));
+    return hits.map((h) => found.get(h.id)).filter((m): m is Message => m !== undefined);
+  }
+
+  return { send, edit, remove, toggleReaction, history, eventsAfter, search, searchQuery };
 }
 
 export type Messages = ReturnType<typeof createMessages>;

@@ -20,8 +20,13 @@ export interface RoomPresenceOptions {
   logError(what: string): (err: unknown) => void;
 }
 
-/** Presence is best effort: a join or a heartbeat never waits longer for Redis. */
+/** Presence is best effort: a join never waits longer for Redis. */
 const PRESENCE_WAIT_MS = 500;
+/**
+ * Reads and refreshes wait longer: nobody waits on them, and on a busy instance a read
+ * cut off early would leave a change unseen until the next heartbeat.
+ */
+const BACKGROUND_WAIT_MS = 2_000;
 /**
  * Reads of one room's set are at least this far apart: changes in between are merged into
  * one diff. A leading edge, not a debounce: the first change is read at once.
@@ -50,8 +55,8 @@ interface RoomState {
  */
 export function createRoomPresence({ store, rooms, listMax, logError }: RoomPresenceOptions) {
   const states = new Map<string, RoomState>();
-  const withinWait = <T>(work: Promise<T>): Promise<T> =>
-    Promise.race([work, Bun.sleep(PRESENCE_WAIT_MS).then(() => Promise.reject(new Error("presence store timed out")))]);
+  const withinWait = <T>(work: Promise<T>, ms = PRESENCE_WAIT_MS): Promise<T> =>
+    Promise.race([work, Bun.sleep(ms).then(() => Promise.reject(new Error("presence store timed out")))]);
 
   function stateOf(roomId: string): RoomState {
     let state = states.get(roomId);
@@ -79,7 +84,7 @@ export function createRoomPresence({ store, rooms, listMax, logError }: RoomPres
   async function read(roomIds: string[]) {
     const open = roomIds.filter((id) => rooms.isOpen(id));
     if (!open.length) return;
-    const lists = await withinWait(store.list(open));
+    const lists = await withinWait(store.list(open), BACKGROUND_WAIT_MS);
     for (const [roomId, list] of lists) {
       const state = states.get(roomId);
       if (state && rooms.isOpen(roomId)) apply(roomId, state, list);
@@ -88,7 +93,9 @@ export function createRoomPresence({ store, rooms, listMax, logError }: RoomPres
 
   /** Reads the room now, or as soon as the gap allows; resolves once a read after this call is done. */
   function readSoon(roomId: string): Promise<void> {
-    const state = stateOf(roomId);
+    // A room closed meanwhile (its last socket left) keeps no state here.
+    const state = states.get(roomId);
+    if (!state || !rooms.isOpen(roomId)) return Promise.resolve();
     if (state.reading || state.timer) {
       state.again = true;
       return (state.reading ?? Promise.resolve()).then(() => state.reading);
@@ -105,6 +112,7 @@ export function createRoomPresence({ store, rooms, listMax, logError }: RoomPres
     state.again = false;
     state.readAt = Date.now();
     state.reading = read([roomId])
+      // A failed read is not retried here: the heartbeat reads every open room anyway.
       .catch(logError("presence read failed"))
       .finally(() => {
         state.reading = undefined;
@@ -191,10 +199,12 @@ export function createRoomPresence({ store, rooms, listMax, logError }: RoomPres
     heartbeat() {
       const entries: { roomId: string; user: UserRef }[] = [];
       for (const [roomId, state] of states) for (const { user } of state.local.values()) entries.push({ roomId, user });
-      void withinWait(store.refresh(entries))
+      void withinWait(store.refresh(entries), BACKGROUND_WAIT_MS)
         .then(() => read([...rooms.ids()]))
         .catch(logError("presence heartbeat failed"));
     },
+
+    holding: () => ({ presenceRooms: states.size }),
 
     roomClosed(roomId: string) {
       const state = states.get(roomId);

@@ -1,7 +1,7 @@
 import type { Server } from "bun";
 import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 import { createRoomPresence } from "../presence/room-presence.ts";
 import type { PresenceStore } from "../presence/store.ts";
 import { BusMessage, parseBusMessage, roomChannel, SESSIONS_CHANNEL, SessionRevoked } from "../protocol.ts";
@@ -14,6 +14,7 @@ import { createRechecks } from "./rechecks.ts";
 import { createRoomTopics, type LocalRoom } from "./room-topics.ts";
 import { createSessionSockets } from "./session-sockets.ts";
 import { createSlowConsumers } from "./slow-consumers.ts";
+import { createSubscriptionCaps } from "./subscription-caps.ts";
 import { createTyping } from "./typing.ts";
 
 export interface HubOptions {
@@ -31,6 +32,13 @@ export interface HubOptions {
   maxBufferedBytes?: number;
   /** How often open rooms are compared with Postgres, for events whose bus message never came. */
   reconcileMs?: number;
+  /** Events a join replays at most (WS_REPLAY_MAX). */
+  replayMax?: number;
+  /** Rooms one socket, and one user's sockets together, may be joined to (live subscriptions). */
+  maxRoomsPerSocket?: number;
+  maxRoomsPerUser?: number;
+  /** How often every socket's buffered bytes are checked (sends check on their own). */
+  sweepMs?: number;
   /** Names in a first presence list and in diffs at most (PRESENCE_LIST_MAX). */
   presenceListMax?: number;
   /** Early events a room holds at most before it reads Postgres instead. */
@@ -53,7 +61,7 @@ export function createHub(opts: HubOptions) {
   let timers: ReturnType<typeof setInterval>[] = [];
   let unsubscribeSessions: (() => Promise<void>) | undefined;
 
-  const logError = (what: string) => (err: unknown) => log.error(what, { error: String(err) });
+  const logError = (what: string) => (err: unknown) => log.error(what, describeError(err));
   const publishBus = (roomId: string, message: BusMessage) =>
     bus.publish(roomChannel(roomId), JSON.stringify(message)).catch(logError("bus publish failed"));
 
@@ -96,7 +104,8 @@ export function createHub(opts: HubOptions) {
     },
   });
   const typing = createTyping(rooms, slow);
-  const join = createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, replayPage: REPLAY_PAGE });
+  const join = createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, replayPage: REPLAY_PAGE, replayMax: opts.replayMax ?? 500 });
+  const caps = createSubscriptionCaps({ sessions, perSocket: opts.maxRoomsPerSocket ?? 500, perUser: opts.maxRoomsPerUser ?? 2_000 });
   const rechecks = createRechecks({ rooms, sessions, domain, metrics, dropUserFromRoom });
 
   function onBusMessage(payload: string) {
@@ -131,6 +140,18 @@ export function createHub(opts: HubOptions) {
     for (const ws of [...room.sockets]) if (ws.data.user.id === userId) detach(ws, room);
   }
 
+  /** Once a tick: whatever a lost Redis message should have done (events, removals, revocations, expiries). */
+  let rechecking = false;
+  function recheck() {
+    if (rechecking) return; // a slow Postgres must not pile the ticks up
+    rechecking = true;
+    void Promise.all([
+      rechecks.catchUpRooms().catch(logError("reconcile failed")),
+      rechecks.closeEndedSessions().catch(logError("session re-check failed")),
+      rechecks.dropLostMembers().catch(logError("membership re-check failed")),
+    ]).finally(() => (rechecking = false));
+  }
+
   function onBusReconnected() {
     log.info("bus reconnected: filling holes from Postgres");
     for (const room of rooms.all()) void room.sequencer.catchUp();
@@ -152,9 +173,9 @@ export function createHub(opts: HubOptions) {
       });
       bus.onReconnect?.(onBusReconnected);
       timers = [
-        setInterval(() => slow.sweep(sessions.all()), 250),
+        setInterval(() => slow.sweep(sessions.all()), opts.sweepMs ?? 250),
         setInterval(() => presence.heartbeat(), 2_000),
-        setInterval(() => void rechecks.catchUpRooms().catch(logError("reconcile failed")), opts.reconcileMs ?? 1_000),
+        setInterval(recheck, opts.reconcileMs ?? 1_000),
       ];
     },
 
@@ -178,7 +199,7 @@ export function createHub(opts: HubOptions) {
           break;
         case "session.revoked":
           sessions.close(event.sessionId);
-          bus.publish(SESSIONS_CHANNEL, JSON.stringify({ sessionId: event.sessionId })).catch(logError("bus publish failed"));
+          bus.publish(SESSIONS_CHANNEL, JSON.stringify({ sessionId: event.sessionId } satisfies SessionRevoked)).catch(logError("bus publish failed"));
           break;
         case "room.member_joined":
           break;
@@ -192,11 +213,26 @@ export function createHub(opts: HubOptions) {
     disconnected(ws: Socket) {
       if (!sessions.remove(ws)) return;
       metrics.connections.dec();
+      caps.forget(ws);
       for (const roomId of new Set(ws.data.roomKeys.values())) {
         const room = rooms.get(roomId);
         if (room) detach(ws, room);
       }
+      // Nothing of a closed socket is kept: its maps go with it.
       ws.data.roomKeys.clear();
+      ws.data.pendingJoins.clear();
+      ws.data.typingAt.clear();
+    },
+
+    /** Live sockets of the user on this instance (the per-user socket cap). */
+    socketsOf: (userId: string) => sessions.ofUser(userId).size,
+
+    /** One frame to one socket; past its buffered-bytes limit it is closed with 4008. */
+    send: slow.send,
+
+    assertCanJoin(ws: Socket, roomKey: string) {
+      if (ws.data.roomKeys.has(roomKey.toLowerCase())) return; // a rejoin replaces its subscription
+      caps.assertRoomForOneMore(ws);
     },
 
     expectOrigin: release.expectOrigin,
@@ -209,7 +245,7 @@ export function createHub(opts: HubOptions) {
       leftMeanwhile?: () => boolean,
     ) {
       const req: JoinRequest = { roomId: info.roomId, slug: info.slug, afterSeq, ref, leftMeanwhile };
-      return join(ws, req);
+      return caps.counting(ws, () => join(ws, req));
     },
 
     leave(ws: Socket, roomId: string) {
@@ -221,6 +257,15 @@ export function createHub(opts: HubOptions) {
       const user = { id: ws.data.user.id, username: ws.data.user.username };
       typing.show(roomId, user, ws);
       void publishBus(roomId, { t: "typing", o: instanceId, roomId, user });
+    },
+
+    /** What this hub holds: all of it goes back to zero once its sockets have closed. */
+    holding() {
+      let roomsOpen = 0;
+      for (const _ of rooms.all()) roomsOpen++;
+      let socketsOpen = 0;
+      for (const _ of sessions.all()) socketsOpen++;
+      return { rooms: roomsOpen, sockets: socketsOpen, sessions: sessions.sessionIds().length, ...presence.holding() };
     },
 
     /** Graceful shutdown: every client is told to reconnect elsewhere. */

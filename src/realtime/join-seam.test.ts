@@ -31,7 +31,7 @@ const slowReplays = (domain: HubDomain): HubDomain => ({
 });
 
 beforeAll(async () => {
-  cluster = await startInstances(1, { RATE_LIMIT_MULTIPLIER: "1000" }, { wrapDomain: slowReplays, maxJoinerBuffer: 5 });
+  cluster = await startInstances(1, { RATE_LIMIT_MULTIPLIER: "1000", WS_REPLAY_MAX: "5000" }, { wrapDomain: slowReplays, maxJoinerBuffer: 5 });
   url = cluster.instances[0]!.url;
 });
 afterAll(async () => {

@@ -13,6 +13,8 @@ export interface JoinSeamOptions {
   slow: SlowConsumers;
   gapWaitMs: number;
   replayPage: number;
+  /** Events replayed at most (WS_REPLAY_MAX); a join further behind is told `truncated`. */
+  replayMax: number;
 }
 
 export interface JoinRequest {
@@ -33,7 +35,14 @@ const MAX_OVERFLOW_ROUNDS = 10;
  * last replayed value, then subscribe the socket to the topic. Nothing falls in
  * the seam, nothing is sent twice.
  */
-export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, replayPage }: JoinSeamOptions) {
+export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, replayPage, replayMax }: JoinSeamOptions) {
+  /** Where the replay starts: after `afterSeq`, or at most `replayMax` events before the room's last value. */
+  async function replayStart(room: LocalRoom, afterSeq: number) {
+    const roomLast = Math.max(room.sequencer.lastReleased, await domain.lastSeq(room.id));
+    if (afterSeq > roomLast) throw new AppError(400, "invalid_data", "afterSeq is beyond the room's last value");
+    return roomLast - afterSeq > replayMax ? { after: roomLast - replayMax, truncated: true } : { after: afterSeq, truncated: false };
+  }
+
   /**
    * Sends the replay page by page; a client that cannot keep up is cut off like any slow
    * consumer. Returns the last value sent, null when there was nothing to replay, or
@@ -42,9 +51,8 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
   async function streamReplay(ws: Socket, room: LocalRoom, firstPage: RoomEvent[], stillWanted: () => boolean) {
     let last: number | null = null;
     for (let page = firstPage; page.length; ) {
-      for (const event of page) ws.send(roomFrame(event));
+      for (const event of page) if (!slow.send(ws, roomFrame(event))) return undefined;
       last = page.at(-1)!.seq;
-      if (!slow.withinLimit(ws)) return undefined;
       if (page.length < replayPage) break;
       page = await domain.eventsAfter(room.id, last, replayPage);
       if (!stillWanted()) return undefined;
@@ -94,9 +102,9 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
         if (held.seq <= last) continue;
         last = held.seq;
       }
-      if (held.origin !== ws) ws.send(held.text); // its own message came as message_ack
+      if (held.origin !== ws) slow.send(ws, held.text); // its own message came as message_ack
     }
-    for (const text of joiner.presence ?? []) ws.send(text);
+    for (const text of joiner.presence ?? []) slow.send(ws, text);
     ws.subscribe(room.topic);
     room.sockets.add(ws);
     ws.data.roomKeys.set(room.id, room.id);
@@ -116,19 +124,19 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
     };
     try {
       await room.ready;
-      if (afterSeq !== undefined && afterSeq > room.sequencer.lastReleased && afterSeq > (await domain.lastSeq(room.id))) {
-        throw new AppError(400, "invalid_data", "afterSeq is beyond the room's last value");
-      }
-      const firstPage = afterSeq === undefined ? [] : await domain.eventsAfter(room.id, afterSeq, replayPage);
+      const start = afterSeq === undefined ? undefined : await replayStart(room, afterSeq);
+      const after = start?.after;
+      const firstPage = after === undefined ? [] : await domain.eventsAfter(room.id, after, replayPage);
       presenceAdded = await presence.admit(room.id, user);
       if (!stillWanted()) return;
 
       // Taken with `joined`, in the same tick: everything released later is held for this socket.
-      const base = afterSeq ?? room.sequencer.lastReleased;
-      const lastSeq = Math.max(room.sequencer.lastReleased, firstPage.at(-1)?.seq ?? 0, afterSeq ?? 0);
-      ws.send(encodeFrame("joined", { roomId: room.id, slug: req.slug, lastSeq }, { ref }));
+      const base = after ?? room.sequencer.lastReleased;
+      const lastSeq = Math.max(room.sequencer.lastReleased, firstPage.at(-1)?.seq ?? 0, after ?? 0);
+      const truncated = start?.truncated ? { truncated: true as const, fromSeq: start.after + 1 } : {};
+      slow.send(ws, encodeFrame("joined", { roomId: room.id, slug: req.slug, lastSeq, ...truncated }, { ref }));
       // The diffs released from now on apply to this list: they are held for the socket.
-      ws.send(encodeFrame("presence", presence.firstList(room.id, user)));
+      slow.send(ws, encodeFrame("presence", presence.firstList(room.id, user)));
       joiner.presence = [];
       const replayed = await streamReplay(ws, room, firstPage, stillWanted);
       if (replayed === undefined) return;

@@ -6,6 +6,7 @@ export function createRealtimeMetrics({ registry }: Metrics) {
   return {
     connections: new Gauge({ name: "ws_connections", help: "Open WebSocket connections", registers }),
     frames: new Counter({ name: "ws_frames_received_total", help: "Client frames by event", labelNames: ["event"] as const, registers }),
+    framesDropped: new Counter({ name: "ws_frames_dropped_total", help: "Client frames over the per-socket rate, dropped", registers }),
     frameErrors: new Counter({ name: "ws_frame_errors_total", help: "Error frames sent, by code", labelNames: ["code"] as const, registers }),
     released: new Counter({ name: "room_events_released_total", help: "Room events released in order by this instance", registers }),
     deliveries: new Counter({ name: "room_event_deliveries_total", help: "Room event frames sent to local sockets", registers }),

@@ -3,8 +3,14 @@ import type { AppState } from "../app.ts";
 import { SESSION_COOKIE } from "../auth/middleware.ts";
 import type { Sessions } from "../auth/session.ts";
 import { AppError, errorBody } from "../http/errors.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 import { encodeFrame, parseClientFrame, type ClientFrame } from "../protocol.ts";
+
+/** The ref of a frame, when it has a readable one. */
+function refOf(text: string): string | number | undefined {
+  const parsed = parseClientFrame(text);
+  return parsed.ok ? parsed.frame.ref : parsed.error.ref;
+}
 import type { FrameContext, FrameHandlers, Socket, SocketData } from "../socket-context.ts";
 import type { Hub } from "./hub.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
@@ -23,6 +29,8 @@ export interface RealtimeOptions {
   maxFrameBytes: number;
   perMessageDeflate: boolean;
   backpressureLimit: number;
+  /** Live sockets per user on this instance; past it the upgrade gets 429. */
+  maxSocketsPerUser: number;
 }
 
 const json = (status: number, code: Parameters<typeof errorBody>[0], message: string) =>
@@ -51,21 +59,37 @@ function originAllowed(req: Request, url: URL, allowed: string[]): boolean {
 export function createRealtime(opts: RealtimeOptions) {
   const { hub, sessions, handlers, state, log, metrics } = opts;
   const inflight = new Set<Promise<void>>();
+  /** Upgrades accepted whose socket has not opened yet, per user: they count against the cap. */
+  const opening = new Map<string, number>();
 
   function sendError(ws: Socket, code: string, message: string, ref?: string | number) {
     metrics.frameErrors.inc({ code });
-    ws.send(encodeFrame("error", { code, message }, { ref }));
+    hub.send(ws, encodeFrame("error", { code, message }, { ref }));
   }
 
-  /** Token bucket per connection; a frame over the rate gets an error frame and is dropped. */
-  function allowFrame(data: SocketData): boolean {
+  /**
+   * Token bucket per connection, taken by every frame, bad ones included (each would cost an
+   * error frame). A frame over the rate is dropped; the first one dropped gets `rate_limited`,
+   * and the next notice waits for the bucket to refill, so a flood cannot queue error frames.
+   */
+  function admitFrame(ws: Socket, message: string | Buffer): boolean {
     const now = performance.now();
-    const { bucket } = data;
+    const { bucket } = ws.data;
     bucket.tokens = Math.min(opts.framesPerSecond * 2, bucket.tokens + ((now - bucket.at) / 1000) * opts.framesPerSecond);
     bucket.at = now;
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      bucket.noticed = false;
+      return true;
+    }
+    metrics.framesDropped.inc();
+    if (!bucket.noticed) {
+      bucket.noticed = true;
+      // Only this one frame of the flood is read, for its ref.
+      const ref = typeof message === "string" && message.length <= opts.maxFrameBytes ? refOf(message) : undefined;
+      sendError(ws, "rate_limited", "too many frames, slow down", ref);
+    }
+    return false;
   }
 
   async function dispatch(ws: Socket, parsed: ClientFrame) {
@@ -74,7 +98,7 @@ export function createRealtime(opts: RealtimeOptions) {
       ws,
       hub,
       ref,
-      reply: (event, data) => ws.send(encodeFrame(event, data, { ref })),
+      reply: (event, data) => void hub.send(ws, encodeFrame(event, data, { ref })),
     };
     metrics.frames.inc({ event: parsed.event });
     try {
@@ -84,9 +108,15 @@ export function createRealtime(opts: RealtimeOptions) {
     } catch (err) {
       if (ws.readyState !== 1) return;
       if (err instanceof AppError) return sendError(ws, err.code, err.message, ref);
-      log.error("frame handler failed", { event: parsed.event, error: String(err), stack: (err as Error)?.stack });
+      log.error("frame handler failed", { event: parsed.event, ...describeError(err) });
       sendError(ws, "internal", "internal error", ref);
     }
+  }
+
+  function release(userId: string) {
+    const left = (opening.get(userId) ?? 1) - 1;
+    if (left > 0) opening.set(userId, left);
+    else opening.delete(userId);
   }
 
   const websocket: WebSocketHandler<SocketData> = {
@@ -98,16 +128,18 @@ export function createRealtime(opts: RealtimeOptions) {
     sendPings: true,
     perMessageDeflate: opts.perMessageDeflate,
     open(ws) {
+      release(ws.data.user.id);
       hub.connected(ws);
     },
     message(ws, message) {
+      if (!admitFrame(ws, message)) return;
       if (typeof message !== "string") return sendError(ws, "invalid_frame", "send text frames");
-      if (message.length > opts.maxFrameBytes) {
+      // Bytes, not UTF-16 units: a character may take up to 3 bytes (4 for a pair, which is 2 units).
+      if (message.length * 3 > opts.maxFrameBytes && Buffer.byteLength(message, "utf8") > opts.maxFrameBytes) {
         return sendError(ws, "too_large", `frame over ${opts.maxFrameBytes} bytes`);
       }
       const parsed = parseClientFrame(message);
       if (!parsed.ok) return sendError(ws, parsed.error.code, parsed.error.message, parsed.error.ref);
-      if (!allowFrame(ws.data)) return sendError(ws, "rate_limited", "too many frames, slow down", parsed.frame.ref);
       const work = dispatch(ws, parsed.frame);
       inflight.add(work);
       void work.finally(() => inflight.delete(work));
@@ -139,15 +171,22 @@ export function createRealtime(opts: RealtimeOptions) {
       const token = tokenOf(req, url);
       const auth = token ? await sessions.resolve(token).catch(() => null) : null;
       if (!auth) return json(401, "unauthorized", "missing or invalid token");
+      // No await from here to the upgrade: the count cannot change in between.
+      const userId = auth.user.id;
+      if (hub.socketsOf(userId) + (opening.get(userId) ?? 0) >= opts.maxSocketsPerUser) {
+        return json(429, "too_many_sockets", `at most ${opts.maxSocketsPerUser} open sockets per user`);
+      }
       const data: SocketData = {
         user: auth.user,
         sessionId: auth.sessionId,
         roomKeys: new Map(),
         pendingJoins: new Map(),
         typingAt: new Map(),
-        bucket: { tokens: opts.framesPerSecond * 2, at: performance.now() },
+        bucket: { tokens: opts.framesPerSecond * 2, at: performance.now(), noticed: false },
       };
+      opening.set(userId, (opening.get(userId) ?? 0) + 1);
       if (server.upgrade(req, { data })) return undefined;
+      release(userId);
       return json(400, "invalid_request", "WebSocket upgrade failed");
     },
   };

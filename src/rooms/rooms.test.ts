@@ -241,6 +241,51 @@ describe("rooms over HTTP", () => {
     expect((await t.call("POST", "/api/dms", { token: a.token, body: { userId: "x" } })).status).toBe(404);
   });
 
+  test("direct rooms' slugs are reserved: nobody can take a pair's dm- slug and break their DMs", async () => {
+    const [a, b] = await Promise.all([registerUser(t, "dmx"), registerUser(t, "dmy")]);
+    const pair = [a.id, b.id].sort().join(":");
+    const slug = `dm-${new Bun.CryptoHasher("sha256").update(pair).digest("hex").slice(0, 32)}`;
+    const squat = await t.call("POST", "/api/rooms", { token: outsider.token, body: { name: "squat", slug } });
+    expect(squat.status).toBe(400);
+    expect(squat.body.error.details[0].field).toBe("slug");
+    expect((await t.call("POST", "/api/rooms", { token: outsider.token, body: { name: "x", slug: "dm" } })).status).toBe(400);
+    // A name that derives a dm- slug gets another one.
+    const derived = await createRoom(outsider, { name: `DM ${slug.slice(3)}` });
+    expect(derived.slug).toBe(`room-${slug}`);
+    for (const [from, to] of [[a, b], [b, a]] as const) {
+      const dm = await t.call("POST", "/api/dms", { token: from.token, body: { userId: to.id } });
+      expect([200, 201]).toContain(dm.status);
+      expect(dm.body.slug).toBe(slug);
+    }
+  });
+
+  test("private rooms' slugs cannot be confirmed: creating a public room with one succeeds, and each caller sees their own", async () => {
+    const slug = `hidden-${unique()}`;
+    const secret = await createRoom(owner, { name: "secret", slug, isPrivate: true });
+    // Another user learns nothing: the slug is free for a public room of theirs.
+    const pub = await createRoom(other, { name: "public one", slug });
+    expect(pub.id).not.toBe(secret.id);
+    // Whoever may see the private room gets it first; everyone else the public one.
+    expect((await t.call("GET", `/api/rooms/${slug}`, { token: owner.token })).body.id).toBe(secret.id);
+    expect((await t.call("GET", `/api/rooms/${slug}`, { token: other.token })).body.id).toBe(pub.id);
+    expect((await t.call("GET", `/api/rooms/${slug}`, { token: outsider.token })).body.id).toBe(pub.id);
+    expect((await t.call("GET", `/api/rooms/${slug}/messages`, { token: owner.token })).status).toBe(200);
+    // 409 only for a slug held by a room the caller can see.
+    expect((await t.call("POST", "/api/rooms", { token: owner.token, body: { name: "again", slug, isPrivate: true } })).status).toBe(409);
+    expect((await t.call("POST", "/api/rooms", { token: outsider.token, body: { name: "again", slug } })).status).toBe(409);
+    expect((await t.call("POST", "/api/rooms", { token: outsider.token, body: { name: "again", slug, isPrivate: true } })).status).toBe(409);
+  });
+
+  test("a slug naming several private rooms of mine resolves to the oldest", async () => {
+    const slug = `twin-${unique()}`;
+    const mine = await createRoom(owner, { name: "mine", slug, isPrivate: true });
+    const theirs = await createRoom(other, { name: "theirs", slug, isPrivate: true });
+    expect((await t.call("POST", `/api/rooms/${theirs.id}/members`, { token: other.token, body: { userId: owner.id } })).status).toBe(201);
+    expect((await t.call("GET", `/api/rooms/${slug}`, { token: owner.token })).body.id).toBe(mine.id);
+    expect((await t.call("GET", `/api/rooms/${slug}`, { token: other.token })).body.id).toBe(theirs.id);
+    expect((await t.call("GET", `/api/rooms/${slug}`, { token: outsider.token })).status).toBe(404);
+  });
+
   test("every room route needs a session", async () => {
     for (const [method, path] of [
       ["GET", "/api/rooms"],

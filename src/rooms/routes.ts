@@ -5,12 +5,12 @@ import { decodeIdCursor, encodeIdCursor } from "../http/cursor.ts";
 import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
-import { Room } from "../protocol.ts";
+import { Room, Text } from "../protocol.ts";
 import { Slug } from "./slug.ts";
 import type { Rooms } from "./store.ts";
 
-// Any shape of key reaches the store, which answers 404 for what it cannot find.
-const RoomParams = z.object({ room: z.string().openapi({ description: "room id or slug" }) });
+// Any shape of key reaches the store, which answers 404 for what it cannot find; only NUL, which Postgres refuses, is 400.
+const RoomParams = z.object({ room: Text().describe("room id or slug") });
 const PageQuery = (maxLimit: number, defaultLimit: number) =>
   z.object({
     limit: queryInt(1, maxLimit).optional().openapi({ description: `1..${maxLimit}, default ${defaultLimit}` }),
@@ -19,7 +19,7 @@ const PageQuery = (maxLimit: number, defaultLimit: number) =>
 const Member = z.object({
   id: z.string(),
   username: z.string(),
-  role: z.enum(["owner", "admin", "member"]),
+  role: z.enum(["owner", "member"]),
   joinedAt: z.string(),
 });
 const UserIdBody = z.object({ userId: z.string().min(1).max(100) }).strict();
@@ -53,7 +53,7 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     request: {
       body: jsonBody(
         z
-          .object({ name: z.string().trim().min(1).max(100), slug: Slug.optional(), isPrivate: z.boolean().optional() })
+          .object({ name: Text().regex(/\S/, "must not be blank").trim().max(100), slug: Slug.optional(), isPrivate: z.boolean().optional() })
           .strict(),
       ),
     },

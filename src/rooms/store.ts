@@ -1,14 +1,14 @@
-import { and, eq, gt, inArray, isNotNull, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, or, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { Db } from "../db/client.ts";
 import { messages, roomMembers, rooms, users } from "../db/schema.ts";
 import { isUuid } from "../db/uuid.ts";
 import type { DomainEvents } from "../events.ts";
 import { conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
-import type { Room } from "../protocol.ts";
-import { deriveSlug, slugWithSuffix } from "./slug.ts";
+import { Text, type Room } from "../protocol.ts";
+import { deriveSlug, DM_PREFIX, slugWithSuffix } from "./slug.ts";
 
-export type MemberRole = "owner" | "admin" | "member";
+export type MemberRole = "owner" | "member";
 
 /** A room as the permission checks see it, with the caller's role (null: not a member). */
 export interface RoomRow {
@@ -34,11 +34,25 @@ export interface Page<T, C> {
 }
 
 const ROOM_NOT_FOUND = () => notFound("room");
-const MANAGERS: readonly MemberRole[] = ["owner", "admin"];
+/** unreadCount stops counting here: 100 means "100 or more". */
+export const UNREAD_COUNT_MAX = 100;
 
-/** A uuid-shaped key is an id (slugs never look like one); anything else is a slug. */
-const byKey = (roomKey: string) =>
-  isUuid(roomKey) ? eq(rooms.id, roomKey.toLowerCase()) : eq(rooms.slug, roomKey.toLowerCase());
+/**
+ * A uuid-shaped key is an id (slugs never look like one); anything else is a slug. A key
+ * Postgres cannot take (a NUL byte) is the caller's mistake, whichever edge it came through: 400.
+ */
+function byKey(roomKey: string) {
+  const checked = Text().safeParse(roomKey);
+  if (!checked.success) throw invalid([{ field: "room", message: checked.error.issues.map((i) => i.message).join("; ") }]);
+  return isUuid(roomKey) ? eq(rooms.id, roomKey.toLowerCase()) : eq(rooms.slug, roomKey.toLowerCase());
+}
+
+/**
+ * Private rooms do not occupy the public slug namespace, so a slug may name
+ * several rooms the caller can see: their own private one first (the oldest),
+ * else the public one. Used with `visible`, so others' private rooms never match.
+ */
+const slugPreference = [desc(rooms.isPrivate), asc(rooms.createdAt), asc(rooms.id)];
 
 export function createRooms(db: Db, events: DomainEvents) {
   // The caller's own membership row, joined onto every room query.
@@ -59,10 +73,12 @@ export function createRooms(db: Db, events: DomainEvents) {
   const viewColumns = {
     ...rowColumns,
     memberCount: sql<number>`(select count(*)::int from ${roomMembers} m where m.room_id = ${rooms.id})`.mapWith(Number),
-    // Messages of others after my read marker; cheap thanks to the (room_id, seq) index.
-    unreadCount: sql<number>`(select count(*)::int from ${messages} x
+    // Messages of others after my read marker, counted up to UNREAD_COUNT_MAX: a page of rooms
+    // then reads at most that many rows per room from the (room_id, seq) index, however far behind I am.
+    unreadCount: sql<number>`(select count(*)::int from (select 1 from ${messages} x
       where x.room_id = ${rooms.id} and x.seq > ${me.lastReadSeq}
-        and x.author_id <> ${me.userId} and x.deleted_at is null)`.mapWith(Number),
+        and x.author_id <> ${me.userId} and x.deleted_at is null
+      order by x.seq limit ${sql.raw(String(UNREAD_COUNT_MAX))}) unread)`.mapWith(Number),
   };
 
   type ViewRow = RoomRow & { memberCount: number; unreadCount: number | null };
@@ -78,7 +94,13 @@ export function createRooms(db: Db, events: DomainEvents) {
   });
 
   async function find(roomKey: string, userId: string): Promise<RoomRow | undefined> {
-    const [row] = await db.select(rowColumns).from(rooms).leftJoin(me, mine(userId)).where(byKey(roomKey)).limit(1);
+    const [row] = await db
+      .select(rowColumns)
+      .from(rooms)
+      .leftJoin(me, mine(userId))
+      .where(and(byKey(roomKey), visible))
+      .orderBy(...slugPreference)
+      .limit(1);
     return row;
   }
 
@@ -95,19 +117,24 @@ export function createRooms(db: Db, events: DomainEvents) {
       .from(rooms)
       .leftJoin(me, mine(userId))
       .where(and(byKey(roomKey), visible))
+      .orderBy(...slugPreference)
       .limit(1);
     if (!row) throw ROOM_NOT_FOUND();
     return toRoom(row);
   }
 
-  async function list(userId: string, opts: { limit: number; afterId?: string }): Promise<Page<Room, string>> {
-    const rows = await db
+  /** The room list's query (the bench and the plan tests explain it). */
+  const listQuery = (userId: string, opts: { limit: number; afterId?: string }) =>
+    db
       .select(viewColumns)
       .from(rooms)
       .leftJoin(me, mine(userId))
       .where(and(visible, opts.afterId ? gt(rooms.id, opts.afterId) : undefined))
       .orderBy(rooms.id)
       .limit(opts.limit + 1);
+
+  async function list(userId: string, opts: { limit: number; afterId?: string }): Promise<Page<Room, string>> {
+    const rows = await listQuery(userId, opts);
     const page = rows.slice(0, opts.limit);
     return { data: page.map(toRoom), nextCursor: rows.length > opts.limit ? page.at(-1)!.id : null };
   }
@@ -116,7 +143,11 @@ export function createRooms(db: Db, events: DomainEvents) {
     const base = input.slug ?? deriveSlug(input.name);
     for (let attempt = 0; ; attempt++) {
       const slug = attempt === 0 ? base : slugWithSuffix(base);
+      // Taken only by a room the caller can see: others' private rooms must not be discoverable.
+      // Two public rooms are kept apart by the unique index on public slugs.
+      const taken = (await find(slug, userId)) !== undefined;
       try {
+        if (taken) throw new SlugTaken();
         const roomId = await db.transaction(async (tx) => {
           const [room] = await tx
             .insert(rooms)
@@ -128,7 +159,7 @@ export function createRooms(db: Db, events: DomainEvents) {
         events.emit({ type: "room.member_joined", roomId, userId });
         return get(roomId, userId);
       } catch (err) {
-        if (pgError(err).code !== UNIQUE_VIOLATION) throw err;
+        if (!(err instanceof SlugTaken) && pgError(err).code !== UNIQUE_VIOLATION) throw err;
         // A slug the caller chose is theirs to change; a derived one we make unique ourselves.
         if (input.slug !== undefined || attempt >= 4) {
           throw conflict("slug is already taken", [{ field: "slug", message: "already taken" }]);
@@ -191,7 +222,7 @@ export function createRooms(db: Db, events: DomainEvents) {
 
   async function addMember(roomKey: string, actorId: string, targetUserId: string): Promise<{ member: Member; created: boolean }> {
     const room = await resolveReadable(roomKey, actorId);
-    if (!room.role || !MANAGERS.includes(room.role)) throw forbidden("only the room's owner or admins add members");
+    if (room.role !== "owner") throw forbidden("only the room's owner adds members");
     if (!isUuid(targetUserId)) throw notFound("user");
     const [target] = await db.select({ id: users.id, username: users.username }).from(users).where(eq(users.id, targetUserId));
     if (!target) throw notFound("user");
@@ -213,9 +244,7 @@ export function createRooms(db: Db, events: DomainEvents) {
     const room = await resolveReadable(roomKey, actorId);
     if (!isUuid(targetUserId)) throw notFound("member");
     if (targetUserId.toLowerCase() !== actorId) {
-      if (!room.role || !MANAGERS.includes(room.role)) throw forbidden("only the room's owner or admins remove others");
-      const targetRole = await roleOf(room.id, targetUserId.toLowerCase());
-      if (targetRole === "owner" && room.role !== "owner") throw forbidden("admins cannot remove the owner");
+      if (room.role !== "owner") throw forbidden("only the room's owner removes others");
     }
     if (!(await removeMembership(room.id, targetUserId.toLowerCase()))) throw notFound("member");
   }
@@ -246,7 +275,7 @@ export function createRooms(db: Db, events: DomainEvents) {
       const [inserted] = await tx
         .insert(rooms)
         .values({ slug: directSlug(dmKey), name: names.join(", "), isPrivate: true, dmKey, createdBy: userId })
-        .onConflictDoNothing()
+        .onConflictDoNothing({ target: rooms.dmKey })
         .returning({ id: rooms.id });
       const roomId = inserted?.id ?? (await tx.select({ id: rooms.id }).from(rooms).where(eq(rooms.dmKey, dmKey)))[0]?.id;
       if (!roomId) throw new Error(`direct room ${dmKey} neither inserted nor found`);
@@ -261,9 +290,11 @@ export function createRooms(db: Db, events: DomainEvents) {
     return { room: await get(roomId, userId), created };
   }
 
-  return { resolveReadable, get, list, create, join, leave, isMember, roleOf, members, addMember, removeMember, markRead, openDirect };
+  return { resolveReadable, get, list, listQuery, create, join, leave, isMember, roleOf, members, addMember, removeMember, markRead, openDirect };
 }
 
-const directSlug = (dmKey: string) => `dm-${new Bun.CryptoHasher("sha256").update(dmKey).digest("hex").slice(0, 32)}`;
+class SlugTaken extends Error {}
+
+const directSlug = (dmKey: string) => `${DM_PREFIX}${new Bun.CryptoHasher("sha256").update(dmKey).digest("hex").slice(0, 32)}`;
 
 export type Rooms = ReturnType<typeof createRooms>;

@@ -5,6 +5,8 @@ import type { Rooms } from "./store.ts";
 export function roomFrameHandlers(rooms: Rooms): Pick<FrameHandlers, "join_room" | "leave_room" | "read"> {
   return {
     async join_room({ ws, hub, ref }, { roomId: roomKey, afterSeq }) {
+      // Before membership: a refused join must not make the user a member either.
+      hub.assertCanJoin(ws, roomKey);
       // A leave_room that arrives before this join finishes must win over it (quick room switching).
       const pending = { left: false };
       const keys = [roomKey.toLowerCase()];

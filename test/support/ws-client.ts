@@ -104,7 +104,9 @@ export class ChatClient {
     this.frames.push(frame);
     if (frame.event === "joined") {
       const after = frame.ref === undefined ? undefined : this.joinAfter.get(frame.ref);
-      this.lastSeq.set(frame.data.roomId, after ?? frame.data.lastSeq);
+      // A truncated replay starts at fromSeq: the older ones are paged over HTTP (not by this client).
+      const start = frame.data.truncated ? frame.data.fromSeq - 1 : after;
+      this.lastSeq.set(frame.data.roomId, start ?? frame.data.lastSeq);
       this.seen.set(frame.data.roomId, new Set());
     }
     if (frame.event === "new_message" || frame.event === "message_updated" || frame.event === "message_deleted") {

@@ -120,3 +120,91 @@ describe("presence in a room of 200 across two instances", () => {
     expect(doc.paths["/api/rooms/{room}/presence"]?.get).toBeDefined();
   }, 20_000);
 });
+
+/** Server frames from a raw WebSocket byte stream (unmasked, unfragmented, as Bun sends them). */
+function parseServerFrames(bytes: Buffer): { opcode: number; text: string }[] {
+  const out: { opcode: number; text: string }[] = [];
+  for (let at = 0; at + 2 <= bytes.length; ) {
+    const opcode = bytes[at]! & 0x0f;
+    let len = bytes[at + 1]! & 0x7f;
+    let head = 2;
+    if (len === 126) (len = bytes.readUInt16BE(at + 2)), (head = 4);
+    else if (len === 127) (len = Number(bytes.readBigUInt64BE(at + 2))), (head = 10);
+    if (at + head + len > bytes.length) break;
+    out.push({ opcode, text: bytes.subarray(at + head, at + head + len).toString() });
+    at += head + len;
+  }
+  return out;
+}
+
+/** A client frame as a browser would send it (masked). */
+function clientFrame(payload: unknown): Buffer {
+  const data = Buffer.from(JSON.stringify(payload));
+  const mask = Buffer.from([9, 8, 7, 6]);
+  const head = data.length < 126 ? Buffer.from([0x81, 0x80 | data.length]) : Buffer.from([0x81, 0x80 | 126, data.length >> 8, data.length & 0xff]);
+  return Buffer.concat([head, mask, Buffer.from(data.map((b, i) => b ^ mask[i % 4]!))]);
+}
+
+describe("a slow socket", () => {
+  test("gets no typing while it has a backlog, but every presence diff once it drains", async () => {
+    // A buffered limit far above what this test queues: the socket is slow, not cut off.
+    const local = await startInstances(1, { WS_MAX_BUFFERED_BYTES: String(256 * 1024 * 1024), RATE_LIMIT_MULTIPLIER: "1000" });
+    try {
+      const url = local.instances[0]!.url;
+      const [owner, slow, late, typist] = await Promise.all([signUp(url), signUp(url), signUp(url), signUp(url)]);
+      const room = (await api(url, "POST", "/api/rooms", owner.token, { name: `slow ${Date.now()}` })).body as { id: string };
+      const { connect: tcpConnect } = await import("node:net");
+      const raw = await new Promise<import("node:net").Socket>((resolve, reject) => {
+        const s = tcpConnect(Number(new URL(url).port), "127.0.0.1", () => resolve(s));
+        s.on("error", reject);
+      });
+      const received: Buffer[] = [];
+      raw.write(
+        `GET /ws?token=${slow.token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      );
+      await new Promise<void>((resolve) =>
+        raw.once("data", (chunk: Buffer) => {
+          const end = chunk.indexOf("\r\n\r\n");
+          received.push(chunk.subarray(end + 4));
+          resolve();
+        }),
+      );
+      raw.on("data", (chunk: Buffer) => received.push(chunk));
+      raw.write(clientFrame({ event: "join_room", data: { roomId: room.id }, ref: "j" }));
+      await Bun.sleep(300);
+      raw.pause(); // stops reading: what the server sends from now on queues up
+
+      const sender = await ChatClient.connect(url, owner.token);
+      await sender.join(room.id);
+      const t = await ChatClient.connect(url, typist.token);
+      await t.join(room.id);
+      const content = "x".repeat(4000);
+      for (let i = 0; i < 2000; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, (_, j) => sender.request("send_message", { roomId: room.id, content, clientMsgId: `b${i + j}` }, 15_000)));
+      }
+      const joiner = await ChatClient.connect(url, late.token);
+      await joiner.join(room.id);
+      await Bun.sleep(600); // the diff for `late` is published meanwhile
+      t.send("typing", { roomId: room.id });
+      await Bun.sleep(300);
+
+      raw.resume();
+      const deadline = Date.now() + 15_000;
+      let frames = parseServerFrames(Buffer.concat(received));
+      while (frames.filter((f) => f.text.includes('"new_message"')).length < 2000 && Date.now() < deadline) {
+        await Bun.sleep(100);
+        frames = parseServerFrames(Buffer.concat(received));
+      }
+      const events = frames.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.text) as { event: string; data: any });
+      expect(events.filter((e) => e.event === "new_message").length).toBe(2000);
+      expect(events.some((e) => e.event === "presence_diff" && e.data.joined.some((u: { id: string }) => u.id === late.id))).toBe(true);
+      expect(events.some((e) => e.event === "typing")).toBe(false);
+      expect(frames.some((f) => f.opcode === 8)).toBe(false); // not closed
+      raw.destroy();
+      for (const c of [sender, t, joiner]) c.close();
+    } finally {
+      await local.stop();
+    }
+  }, 60_000);
+});

@@ -33,6 +33,8 @@ test("a frozen client is closed with 4008, the room goes on, and the client resu
     DATABASE_URL: await createDatabase(),
     REDIS_URL: serverEnv().REDIS_URL!,
     WS_MAX_BUFFERED_BYTES: "65536",
+    // The resume replays everything it missed (no truncation), so its count can be checked.
+    WS_REPLAY_MAX: "10000",
     RATE_LIMIT_MULTIPLIER: "1000",
     LOG_LEVEL: "warn",
   });

@@ -21,6 +21,7 @@ import type { Subprocess } from "bun";
 import { wireFor, wsUrl, type WireEvent } from "../load/lib/wire.js";
 import { childEnv } from "../src/env.ts";
 import { startCluster } from "./cluster.ts";
+import { procStat, processTree, readLines } from "./lib/process.ts";
 import { startPeerCluster } from "./peer-cluster.ts";
 import { SEED_PASSWORD } from "./seed.ts";
 import { startPostgres, startRedis, type Service } from "./services.ts";
@@ -325,37 +326,9 @@ async function procStats(pid: number): Promise<{ rssBytes: number; cpuMs: number
 
 /** CPU time of a process and all its descendants (Postgres forks a backend per connection). */
 async function treeCpuMs(root: number): Promise<number> {
-  const children = new Map<number, number[]>();
-  const cpu = new Map<number, number>();
-  for (const entry of new Bun.Glob("[0-9]*").scanSync({ cwd: "/proc", onlyFiles: false })) {
-    const stat = await Bun.file(`/proc/${entry}/stat`).text().catch(() => "");
-    if (!stat) continue;
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const pid = Number(entry);
-    const ppid = Number(fields[1]);
-    cpu.set(pid, (Number(fields[11]) + Number(fields[12])) * 10);
-    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-  }
   let total = 0;
-  const stack = [root];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    total += cpu.get(pid) ?? 0;
-    stack.push(...(children.get(pid) ?? []));
-  }
+  for (const pid of await processTree(root)) total += (await procStat(pid))?.cpuMs ?? 0;
   return total;
-}
-
-function lines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void) {
-  void (async () => {
-    const decoder = new TextDecoder();
-    let partial = "";
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-      const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-      partial = parts.pop() ?? "";
-      for (const line of parts) onLine(line);
-    }
-  })();
 }
 
 interface Worker {
@@ -397,7 +370,7 @@ function spawnWorker(planPath: string, index: number): Worker {
       proc.stdin.flush();
     },
   };
-  lines(proc.stdout, (line) => {
+  void readLines(proc.stdout, (line) => {
     if (!line.startsWith(REPORT)) return void process.stderr.write(`[client ${index}] ${line}\n`);
     const space = line.indexOf(" ");
     const kind = line.slice(REPORT.length, space);

@@ -18,6 +18,7 @@ import { createMemoryCache } from "../src/cache/cache-memory.ts";
 import { openDatabase } from "../src/db/client.ts";
 import Redis from "ioredis";
 import { startCluster, type Cluster } from "./cluster.ts";
+import { readLines } from "./lib/process.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -193,18 +194,6 @@ async function runWorker(planPath: string, me: number) {
 
 // ---------------------------------------------------------------- orchestrator
 
-function lines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void) {
-  void (async () => {
-    const decoder = new TextDecoder();
-    let partial = "";
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-      const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-      partial = parts.pop() ?? "";
-      for (const line of parts) onLine(line);
-    }
-  })();
-}
-
 function spawnWorker(planPath: string, index: number) {
   const proc = Bun.spawn(["bun", import.meta.path, "--worker", planPath, "--worker-index", String(index)], {
     stdin: "pipe",
@@ -217,7 +206,7 @@ function spawnWorker(planPath: string, index: number) {
   const waitFor = <T>(kind: string) => Promise.race([new Promise<T>((resolve) => waiters.set(kind, resolve)), failed]);
   const ready = waitFor<{ connected: number }>("ready");
   const result = waitFor<WorkerResult>("result");
-  lines(proc.stdout, (line) => {
+  void readLines(proc.stdout, (line) => {
     if (!line.startsWith(REPORT)) return void process.stderr.write(`[client ${index}] ${line}\n`);
     const space = line.indexOf(" ");
     waiters.get(line.slice(REPORT.length, space))?.(JSON.parse(line.slice(space + 1)));
@@ -252,7 +241,8 @@ function percentile(hist: Map<number, number>, total: number, p: number) {
 
 async function runOne(cluster: Cluster, dir: string, n: number, durationMs: number, procs: number) {
   const log = (msg: string) => process.stderr.write(`[bench N=${n}] ${msg}\n`);
-  const database = await openDatabase({ url: cluster.databaseUrl, dataDir: dir, poolSize: 8 });
+  // Bulk set-up, not requests: no request-sized statement deadline.
+  const database = await openDatabase({ url: cluster.databaseUrl, dataDir: dir, poolSize: 8, statementTimeoutMs: 600_000 });
   const tag = Date.now().toString(36);
   let accounts: { id: string; token: string }[];
   try {

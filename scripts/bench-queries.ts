@@ -23,7 +23,8 @@ if (!Number.isInteger(MESSAGES) || MESSAGES < 1000) throw new Error("--messages 
 
 const dir = mkdtempSync(join(tmpdir(), "chat-bench-queries-"));
 const pg = await startPostgres(dir);
-const database = await openDatabase({ url: pg.url, dataDir: dir, poolSize: 2 });
+// Seeding a million rows and EXPLAIN ANALYZE take longer than a request's statement deadline.
+const database = await openDatabase({ url: pg.url, dataDir: dir, poolSize: 2, statementTimeoutMs: 600_000 });
 try {
   await database.migrate();
   const started = performance.now();

@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import { childEnv, loadEnv } from "../src/env.ts";
+import { captureOutput, stopProcess, waitReady, type CapturedOutput } from "./lib/process.ts";
 import { freePort, startPostgres, startRedis, type RestartableService, type Service } from "./services.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -136,36 +137,11 @@ export function mkdirp(path: string) {
   return path;
 }
 
-export async function stopProcess(proc: Subprocess, signal: NodeJS.Signals): Promise<number> {
-  if (proc.exitCode === null && !proc.signalCode) proc.kill(signal);
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-  const code = await proc.exited;
-  clearTimeout(timer);
-  return code;
-}
-
-/** Keeps the tail of a child's output; optionally echoes it line by line with a prefix. */
-function capture(stream: ReadableStream<Uint8Array>, prefix: string | null, onText: (text: string) => void) {
-  void (async () => {
-    const decoder = new TextDecoder();
-    let partial = "";
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-      const text = decoder.decode(chunk, { stream: true });
-      onText(text);
-      if (prefix === null) continue;
-      const lines = (partial + text).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) process.stderr.write(`${prefix} ${line}\n`);
-    }
-  })();
-}
-
 function startInstance(spec: { id: string; port: number; env: Record<string, string>; echo: boolean }): ClusterInstance {
   const url = `http://127.0.0.1:${spec.port}`;
   let proc: Subprocess<"ignore", "pipe", "pipe">;
-  let text = "";
+  let out: CapturedOutput;
   const spawn = () => {
-    text = "";
     proc = Bun.spawn(["bun", "--max-http-header-size=65536", "src/main.ts"], {
       cwd: ROOT,
       env: childEnv({
@@ -180,12 +156,7 @@ function startInstance(spec: { id: string; port: number; env: Record<string, str
       stdout: "pipe",
       stderr: "pipe",
     });
-    const keep = (chunk: string) => {
-      text = (text + chunk).slice(-OUTPUT_KEPT);
-    };
-    const prefix = spec.echo ? `[${spec.id}]` : null;
-    capture(proc.stdout, prefix, keep);
-    capture(proc.stderr, prefix, keep);
+    out = captureOutput(proc, { keepBytes: OUTPUT_KEPT, echoPrefix: spec.echo ? `[${spec.id}]` : undefined });
   };
   spawn();
 
@@ -196,23 +167,14 @@ function startInstance(spec: { id: string; port: number; env: Record<string, str
     get proc() {
       return proc;
     },
-    output: () => text,
+    output: () => out.text(),
     stop: (signal = "SIGTERM") => stopProcess(proc, signal),
     async restart() {
       await stopProcess(proc, "SIGTERM");
       spawn();
       await instance.waitReady();
     },
-    async waitReady(timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        if (proc.exitCode !== null) throw new Error(`${spec.id} exited with ${proc.exitCode}:\n${text}`);
-        const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
-        if (res?.status === 200) return;
-        await Bun.sleep(100);
-      }
-      throw new Error(`${spec.id} not ready after ${timeoutMs} ms:\n${text}`);
-    },
+    waitReady: (timeoutMs = 60_000) => waitReady(url, { timeoutMs, proc, output: () => out.text(), what: spec.id }),
   };
   return instance;
 }
@@ -239,25 +201,15 @@ export async function startCaddy(dir: string, port: number, instances: { port: n
     stdout: "pipe",
     stderr: "pipe",
   });
-  let text = "";
-  const keep = (chunk: string) => {
-    text = (text + chunk).slice(-OUTPUT_KEPT);
-  };
-  capture(proc.stdout, null, keep);
-  capture(proc.stderr, null, keep);
+  const out = captureOutput(proc, { keepBytes: OUTPUT_KEPT });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
-  while (true) {
-    if (proc.exitCode !== null) throw new Error(`caddy exited with ${proc.exitCode}:\n${text}`);
-    const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
-    if (res?.status === 200) break;
-    if (Date.now() > deadline) {
-      await stopProcess(proc, "SIGKILL");
-      throw new Error(`caddy did not answer on ${url} in 15 s:\n${text}`);
-    }
-    await Bun.sleep(100);
+  try {
+    await waitReady(url, { timeoutMs: 15_000, proc, output: out.text, what: "caddy" });
+  } catch (err) {
+    await stopProcess(proc, "SIGKILL");
+    throw err;
   }
-  return { url, port, proc, output: () => text, metricsUrl: `http://127.0.0.2:${port}/metrics` };
+  return { url, port, proc, output: out.text, metricsUrl: `http://127.0.0.2:${port}/metrics` };
 }
 
 async function main() {

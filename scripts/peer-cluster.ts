@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { childEnv } from "../src/env.ts";
-import { startCaddy, stopProcess, type Cluster } from "./cluster.ts";
+import { startCaddy, type Cluster } from "./cluster.ts";
+import { stopProcess } from "./lib/process.ts";
 import { freePort } from "./services.ts";
 
 const ROOT = resolve(import.meta.dir, "..");

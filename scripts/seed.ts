@@ -98,7 +98,8 @@ if (import.meta.main) {
     process.exit(1);
   }
   const env = loadEnv();
-  const stores = await openStores(env);
+  // Bulk inserts: the request-sized statement deadline (DB_STATEMENT_TIMEOUT_MS) does not apply.
+  const stores = await openStores({ ...env, DB_STATEMENT_TIMEOUT_MS: Math.max(env.DB_STATEMENT_TIMEOUT_MS, 600_000) });
   try {
     const started = performance.now();
     await stores.database.migrate();

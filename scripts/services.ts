@@ -4,6 +4,7 @@
 import { chownSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { signalTree, stopProcess, waitUntil } from "./lib/process.ts";
 
 export interface Service {
   url: string;
@@ -35,25 +36,7 @@ const isRoot = process.getuid?.() === 0;
 // initdb and postgres refuse to run as root: drop to the postgres user.
 const asPostgres = (cmd: string[]) => (isRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
 
-async function waitFor(check: () => Promise<boolean>, what: string, proc: Subprocess, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}`);
-    if (await check().catch(() => false)) return;
-    await Bun.sleep(100);
-  }
-  throw new Error(`${what} did not become ready in ${timeoutMs} ms`);
-}
-
-async function stopProcess(proc: Subprocess, signal: NodeJS.Signals = "SIGTERM") {
-  if (proc.exitCode !== null || proc.signalCode) return;
-  proc.kill(signal);
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-  await proc.exited;
-  clearTimeout(timer);
-}
-
-export async function startPostgres(dir: string, opts: { maxConnections?: number } = {}): Promise<Service> {
+export async function startPostgres(dir: string, opts: { maxConnections?: number } = {}): Promise<PostgresService> {
   const data = join(dir, "pg-data");
   const sockets = join(dir, "pg-sock");
   mkdirSync(data, { recursive: true });
@@ -68,37 +51,73 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
   );
   if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
   const port = freePort();
-  const proc = Bun.spawn(
-    asPostgres([
-      postgresBin("postgres"),
-      "-D", data,
-      "-p", String(port),
-      "-k", sockets,
-      "-c", "listen_addresses=127.0.0.1",
-      "-c", `max_connections=${opts.maxConnections ?? 300}`,
-      "-c", "fsync=off",
-      "-c", "synchronous_commit=off",
-      "-c", "full_page_writes=off",
-      "-c", "shared_buffers=128MB",
-    ]),
-    { stdout: "ignore", stderr: "ignore" },
-  );
+  const spawn = () =>
+    Bun.spawn(
+      asPostgres([
+        postgresBin("postgres"),
+        "-D", data,
+        "-p", String(port),
+        "-k", sockets,
+        "-c", "listen_addresses=127.0.0.1",
+        "-c", `max_connections=${opts.maxConnections ?? 300}`,
+        "-c", "fsync=off",
+        "-c", "synchronous_commit=off",
+        "-c", "full_page_writes=off",
+        "-c", "shared_buffers=128MB",
+      ]),
+      { stdout: "ignore", stderr: "ignore" },
+    );
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const isReady = postgresBin("pg_isready");
-  await waitFor(
-    async () => Bun.spawnSync([isReady, "-h", "127.0.0.1", "-p", String(port), "-U", "postgres"]).exitCode === 0,
-    "postgres",
-    proc,
-  );
-  return { url, port, process: proc, stop: () => stopPostgres(proc, data) };
+  const started = async (proc: Subprocess) => {
+    await waitUntil(
+      async () => Bun.spawnSync([isReady, "-h", "127.0.0.1", "-p", String(port), "-U", "postgres"]).exitCode === 0,
+      "postgres",
+      proc,
+    );
+    return proc;
+  };
+  const service: PostgresService = {
+    url,
+    port,
+    process: await started(spawn()),
+    stop: () => stopPostgres(service.process, data),
+    async restart() {
+      await stopPostgres(service.process, data);
+      service.process = await started(spawn());
+    },
+    freeze: async () => signalTree(await postmasterPid(data), "SIGSTOP"),
+    // Under runuser, runuser stops itself when its child stops, and never reaps the server unless
+    // it is continued too: after the server, so it does not see a stopped child and stop again.
+    async thaw() {
+      await signalTree(await postmasterPid(data), "SIGCONT");
+      await Bun.sleep(50);
+      service.process.kill("SIGCONT");
+    },
+  };
+  return service;
+}
+
+export interface PostgresService extends Service {
+  /** Fast shutdown, then the same server again on the same port and data (kept). */
+  restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT the postmaster and every backend: a server that hangs without closing anything. */
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+}
+
+async function postmasterPid(data: string): Promise<number> {
+  const pidFile = await Bun.file(join(data, "postmaster.pid")).text().catch(() => "");
+  const pid = Number(pidFile.split("\n")[0]);
+  if (!(pid > 0)) throw new Error(`no postmaster.pid under ${data}`);
+  return pid;
 }
 
 // SIGINT is Postgres's fast shutdown. Under runuser the server is runuser's child,
 // and runuser ignores SIGINT (and a SIGKILL to it would orphan the server), so
 // signal the postmaster itself, by the pid in its postmaster.pid.
 async function stopPostgres(proc: Subprocess, data: string) {
-  const pidFile = await Bun.file(join(data, "postmaster.pid")).text().catch(() => "");
-  const pid = Number(pidFile.split("\n")[0]);
+  const pid = await postmasterPid(data).catch(() => 0);
   if (proc.exitCode === null && pid > 0) {
     try {
       process.kill(pid, "SIGINT");
@@ -117,6 +136,9 @@ async function postgresUser() {
 export interface RestartableService extends Service {
   /** Stops the server, then starts it again on the same port and directory (data is not kept). */
   restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a server that hangs without closing its connections. */
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
 }
 
 /** `port`: start on a given port, e.g. to bring a stopped Redis back where clients expect it. */
@@ -125,11 +147,13 @@ export async function startRedis(dir: string, port = freePort()): Promise<Restar
     url: `redis://127.0.0.1:${port}`,
     port,
     process: await spawnRedis(dir, port),
-    stop: () => stopProcess(service.process),
+    stop: async () => void (await stopProcess(service.process)),
     async restart() {
       await stopProcess(service.process);
       service.process = await spawnRedis(dir, port);
     },
+    freeze: async () => void service.process.kill("SIGSTOP"),
+    thaw: async () => void service.process.kill("SIGCONT"),
   };
   return service;
 }
@@ -141,7 +165,7 @@ async function spawnRedis(dir: string, port: number): Promise<Subprocess> {
       "--daemonize", "no", "--protected-mode", "no", "--maxclients", "20000"],
     { stdout: "ignore", stderr: "ignore" },
   );
-  await waitFor(
+  await waitUntil(
     async () => {
       const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
       socket.end();

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { childEnv, loadEnv } from "../src/env.ts";
+import { readLines } from "./lib/process.ts";
 import { startPostgres, startRedis, type Service } from "./services.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "chat-test-"));
@@ -38,19 +39,11 @@ try {
   });
 
   // bun test prints its summary (" N pass", " N fail") on stderr; echo everything and count.
-  const pump = async (stream: ReadableStream<Uint8Array>, sink: NodeJS.WriteStream) => {
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-      const text = decoder.decode(chunk, { stream: true });
-      sink.write(text);
-      buffered += text;
-      const lines = buffered.split("\n");
-      buffered = lines.pop() ?? "";
-      for (const line of lines) count(line);
-    }
-    count(buffered);
-  };
+  const pump = (stream: ReadableStream<Uint8Array>, sink: NodeJS.WriteStream) =>
+    readLines(stream, (line) => {
+      sink.write(`${line}\n`);
+      count(line);
+    });
   const count = (line: string) => {
     const pass = /^\s*(\d+) pass\s*$/.exec(line);
     const fail = /^\s*(\d+) fail\s*$/.exec(line);

@@ -8,9 +8,11 @@ import type { Bus } from "./bus/bus.ts";
 import type { Cache } from "./cache/cache.ts";
 import { createCapabilities, type Capabilities } from "./capabilities.ts";
 import type { Database } from "./db/client.ts";
+import { isDatabaseUnavailable } from "./db/unavailable.ts";
 import type { Env } from "./env.ts";
 import type { DomainEvents } from "./events.ts";
 import { AppError, errorBody, type ErrorCode } from "./http/errors.ts";
+import { createReadiness } from "./http/readiness.ts";
 import { SESSION_COOKIE } from "./auth/middleware.ts";
 import { clientAddress } from "./http/client-ip.ts";
 import { csrfGuard } from "./http/csrf.ts";
@@ -19,15 +21,18 @@ import { methodNotAllowed } from "./http/method-not-allowed.ts";
 import { createRouter } from "./http/router.ts";
 import { describeError, type Logger } from "./log.ts";
 import type { Metrics } from "./metrics/registry.ts";
+import { isRedisUnavailable, type RedisStates } from "./redis/connections.ts";
 import { messageRoutes } from "./messages/routes.ts";
 import { presenceRoutes } from "./presence/routes.ts";
 import type { PresenceStore } from "./presence/store.ts";
 import { roomRoutes } from "./rooms/routes.ts";
 
 export interface AppState {
-  /** Migrations applied and stores connected. */
+  /** Migrations applied: until then only /healthz and /readyz are served. */
   ready: boolean;
-  /** SIGTERM received: refuse new work, let clients go elsewhere. */
+  /** SIGTERM received: /readyz answers 503 so the load balancer stops sending here; requests are still served. */
+  leaving?: boolean;
+  /** Past that grace: new requests and upgrades are refused with 503, those in flight finish. */
   draining: boolean;
 }
 
@@ -38,6 +43,8 @@ export interface AppDeps {
   cache: Cache;
   bus: Bus;
   presence: PresenceStore;
+  /** The Redis connections' states, for /readyz and its gauge; undefined when in-process. */
+  redisStates?: () => RedisStates;
   /** After-commit facts of this process (see events.ts). */
   events: DomainEvents;
   log: Logger;
@@ -61,7 +68,7 @@ const STATUS_CODES: Record<number, ErrorCode> = {
 };
 
 export function createApp(deps: AppDeps) {
-  const { env, database, cache, bus, log, metrics, state } = deps;
+  const { env, database, log, metrics, state } = deps;
   const { sessions, users, passwords, limiter, rooms, messages } = deps.capabilities ?? createCapabilities(deps);
 
   const app = createRouter();
@@ -76,6 +83,13 @@ export function createApp(deps: AppDeps) {
     );
   });
   app.use(secureHeaders());
+  // Nothing but the health endpoints before migrations are applied, or once draining.
+  app.use(async (c, next) => {
+    if (c.req.path === "/healthz" || c.req.path === "/readyz" || (state.ready && !state.draining)) return next();
+    c.header("Retry-After", "1");
+    const why = state.ready ? "shutting down: retry, another instance will answer" : "starting: try again shortly";
+    return c.json(errorBody("unavailable", why), 503);
+  });
   app.use(clientAddress(env.TRUSTED_PROXIES));
   app.use("/api/*", compress({ threshold: 1024 }));
   // Checked before anything parses the body: Content-Length first, then the stream itself.
@@ -90,14 +104,7 @@ export function createApp(deps: AppDeps) {
   app.use("/api/*", csrfGuard({ allowedOrigins: env.ALLOWED_ORIGINS, sessionCookie: SESSION_COOKIE }));
 
   app.get("/healthz", (c) => c.json({ status: "ok", instance: deps.instanceId }));
-  app.get("/readyz", async (c) => {
-    if (!state.ready || state.draining) {
-      return c.json({ status: state.draining ? "draining" : "starting", instance: deps.instanceId }, 503);
-    }
-    const checks = await Promise.allSettled([database.ping(), cache.ping(), bus.ping()]);
-    const failed = checks.some((r) => r.status === "rejected");
-    return c.json({ status: failed ? "unavailable" : "ready", instance: deps.instanceId }, failed ? 503 : 200);
-  });
+  app.get("/readyz", createReadiness({ instanceId: deps.instanceId, database, redisStates: deps.redisStates, state, metrics }));
   app.get("/metrics", async (c) => {
     c.header("content-type", metrics.registry.contentType);
     return c.body(await metrics.registry.metrics());
@@ -134,6 +141,7 @@ export function createApp(deps: AppDeps) {
   const wrongMethod = methodNotAllowed(app.routes);
   app.notFound((c) => wrongMethod(c) ?? c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
 
+  let lastUnavailableLog = 0;
   app.onError((err, c) => {
     if (err instanceof AppError) {
       if (err.retryAfterSeconds !== undefined) {
@@ -141,6 +149,19 @@ export function createApp(deps: AppDeps) {
         c.header("Retry-After", String(err.retryAfterSeconds));
       }
       return c.json(errorBody(err.code, err.message, err.details), err.status);
+    }
+    if (isDatabaseUnavailable(err)) {
+      c.header("Retry-After", "1");
+      if (Date.now() - lastUnavailableLog > 1_000) {
+        lastUnavailableLog = Date.now();
+        log.warn("database unavailable (logged at most once a second)", { path: c.req.path, error: describeError(err).error });
+      }
+      return c.json(errorBody("unavailable", "the database is not answering: try again shortly"), 503);
+    }
+    if (isRedisUnavailable(err)) {
+      // Only what cannot go on without Redis gets here (limits and caches fail open).
+      c.header("Retry-After", "1");
+      return c.json(errorBody("unavailable", "a store is not answering: try again shortly"), 503);
     }
     if (err instanceof HTTPException && err.status < 500) {
       const code = err.message.startsWith("Malformed JSON") ? "invalid_json" : (STATUS_CODES[err.status] ?? "invalid_request");

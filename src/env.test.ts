@@ -8,6 +8,12 @@ describe("environment", () => {
     expect(env.DATABASE_URL).toBeUndefined();
     expect(env.REDIS_URL).toBeUndefined();
     expect(env.ALLOWED_ORIGINS).toEqual([]);
+    expect(env).toMatchObject({
+      DB_CONNECT_TIMEOUT_MS: 2_000,
+      DB_STATEMENT_TIMEOUT_MS: 2_000,
+      REDIS_COMMAND_TIMEOUT_MS: 250,
+      HEALTH_CHECK_INTERVAL_MS: 1_000,
+    });
   });
 
   test("values are parsed into their types", () => {
@@ -41,6 +47,10 @@ describe("environment", () => {
     LOG_LEVEL: "loud",
     RATE_LIMIT_MULTIPLIER: "0",
     DB_POOL_SIZE: "0",
+    DB_CONNECT_TIMEOUT_MS: "5",
+    DB_STATEMENT_TIMEOUT_MS: "soon",
+    REDIS_COMMAND_TIMEOUT_MS: "0",
+    HEALTH_CHECK_INTERVAL_MS: "1.5",
     PASSWORD_MEMORY_KIB: "1024",
     PASSWORD_TIME_COST: "1",
     SESSION_TTL_DAYS: "1.5",

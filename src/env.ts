@@ -65,6 +65,16 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
   DB_POOL_SIZE: int(10, 1, 500),
+  // A new Postgres connection must be ready within this (postgres.js connect_timeout).
+  DB_CONNECT_TIMEOUT_MS: int(2_000, 100, 60_000),
+  // Every statement (and transaction) must answer within this, or the request gets 503 unavailable;
+  // also Postgres's own statement_timeout. Migrations are not bound by it.
+  DB_STATEMENT_TIMEOUT_MS: int(2_000, 100, 600_000),
+  // Every Redis command must answer within this; a Redis that stays silent is treated as down.
+  REDIS_COMMAND_TIMEOUT_MS: int(250, 10, 60_000),
+  // Caddy's active health-check interval (the Caddyfile reads the same variable). A draining
+  // instance answers /readyz 503 for twice this long before it refuses requests.
+  HEALTH_CHECK_INTERVAL_MS: int(1_000, 100, 60_000),
   // OWASP's floor for argon2id: 19 MiB of memory, 2 iterations.
   PASSWORD_MEMORY_KIB: int(19_456, 19_456, 1_048_576),
   PASSWORD_TIME_COST: int(2, 2, 20),

@@ -2,8 +2,8 @@ import { hostname } from "node:os";
 import { DataDirLockedError } from "./db/data-dir-lock.ts";
 import { EnvError, loadEnv, type Env } from "./env.ts";
 import { createLogger, describeError } from "./log.ts";
-import { startChatServer } from "./server.ts";
-import { openStores } from "./stores.ts";
+import { startChatServer, type ChatServer } from "./server.ts";
+import { openStores, type Stores } from "./stores.ts";
 
 // Composition root: read the environment, open the stores, migrate, serve, drain on SIGTERM.
 
@@ -24,19 +24,45 @@ const log = createLogger(env.LOG_LEVEL, { instance: instanceId });
 // A promise nobody awaited must not take every client of this instance down with it.
 process.on("unhandledRejection", (reason) => log.error("unhandled rejection", describeError(reason)));
 
-const stores = await openStores(env, { instanceId }).catch((err) => {
+// Registered before anything slow (opening PGlite, waiting for Redis, migrating): a SIGTERM at
+// any point stops the process cleanly.
+let stores: Stores | undefined;
+let chat: ChatServer | undefined;
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info("draining", { signal });
+  // Once the stores are open (a SIGTERM before that is handled right after they open).
+  if (!stores) return;
+  await chat?.drain();
+  await stores.close().catch((err) => log.error("closing stores failed", describeError(err)));
+  log.info("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
+
+stores = await openStores(env, { instanceId }).catch((err) => {
   fail(err instanceof DataDirLockedError ? err.message : `cannot open the stores: ${err?.message ?? err}`);
 });
+if (stopping) {
+  await stores.close().catch(() => {});
+  log.info("stopped");
+  process.exit(0);
+}
 if (env.DATABASE_URL && !env.REDIS_URL) {
   log.warn("DATABASE_URL without REDIS_URL: events stay in this process; run several instances only with Redis");
 }
 
-const chat = startChatServer({ env, instanceId, stores, log });
+// Listening from here on, but only /healthz and /readyz are served until migrations are applied.
+chat = startChatServer({ env, instanceId, stores, log });
 
 try {
   await stores.database.migrate();
   await chat.ready();
 } catch (err) {
+  if (stopping) process.exit(0);
   await stores.close().catch(() => {});
   fail(`migrations failed: ${(err as Error).message}`);
 }
@@ -45,16 +71,3 @@ log.info("listening", {
   database: stores.database.driver,
   bus: env.REDIS_URL ? "redis" : "memory",
 });
-
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  log.info("draining", { signal });
-  await chat.drain();
-  await stores.close().catch((err) => log.error("closing stores failed", { error: String(err) }));
-  log.info("stopped");
-  process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));

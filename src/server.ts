@@ -86,6 +86,9 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
     backpressureLimit: Math.max(64 * 1024 * 1024, env.WS_MAX_BUFFERED_BYTES * 2),
   });
 
+  // Requests being answered, so a drain can let them finish.
+  let inflight = 0;
+  let onIdle: (() => void) | undefined;
   const server: Server<SocketData> = Bun.serve<SocketData>({
     port: env.PORT,
     hostname: env.HOST,
@@ -98,12 +101,23 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
       }
       const url = new URL(req.url);
       if (url.pathname === "/ws") return realtime.upgrade(req, url, srv);
-      return app.fetch(req, { ip: srv.requestIP(req)?.address });
+      inflight += 1;
+      try {
+        return await app.fetch(req, { ip: srv.requestIP(req)?.address });
+      } finally {
+        inflight -= 1;
+        if (inflight === 0) onIdle?.();
+      }
     },
     websocket: realtime.websocket,
   });
   hub.attach(server);
   const started = hub.start();
+
+  const requestsSettled = (timeoutMs: number) =>
+    inflight === 0
+      ? Promise.resolve()
+      : Promise.race([new Promise<void>((resolve) => (onIdle = resolve)), Bun.sleep(timeoutMs)]);
 
   return {
     server,
@@ -115,10 +129,21 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
       await started;
       state.ready = true;
     },
-    /** SIGTERM: /readyz turns 503, no new connections, sockets closed with 1012 so clients resume elsewhere. */
-    async drain() {
+    /**
+     * SIGTERM, in order: /readyz turns 503 while requests are still served, for `announceMs`
+     * (default twice Caddy's health-check interval, so Caddy stops sending here); then new
+     * requests and upgrades get 503; those in flight finish; sockets close with 1012 so clients
+     * resume elsewhere; the listener stops.
+     */
+    async drain({ announceMs = 2 * env.HEALTH_CHECK_INTERVAL_MS }: { announceMs?: number } = {}) {
+      if (state.ready && announceMs > 0) {
+        state.leaving = true;
+        log.info("draining: /readyz answers 503, still serving", { forMs: announceMs });
+        await Bun.sleep(announceMs);
+      }
       state.draining = true;
-      await realtime.settle(5_000);
+      log.info("draining: refusing new requests, finishing those in flight", { requests: inflight });
+      await Promise.all([realtime.settle(5_000), requestsSettled(5_000)]);
       hub.closeAll(1012, "server restarting");
       hub.stop();
       await server.stop(false);

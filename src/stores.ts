@@ -1,4 +1,3 @@
-import Redis from "ioredis";
 import { createMemoryBus } from "./bus/bus-memory.ts";
 import { createRedisBus } from "./bus/bus-redis.ts";
 import type { Bus } from "./bus/bus.ts";
@@ -9,6 +8,7 @@ import { openDatabase, type Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
 import { createRedisPresence } from "./presence/store-redis.ts";
 import { createMemoryPresence, type PresenceStore } from "./presence/store.ts";
+import { openRedis, untilReady, type RedisStates } from "./redis/connections.ts";
 
 export interface Stores {
   database: Database;
@@ -17,6 +17,8 @@ export interface Stores {
   presence: PresenceStore;
   /** Called when a Redis connection comes back after a loss (none without Redis). */
   onRedisReconnect(handler: (connection: "commands" | "subscriber") => void): void;
+  /** The Redis connections' states; undefined when the stores are in-process. */
+  redisStates?: () => RedisStates;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,8 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
     url: env.DATABASE_URL,
     dataDir: env.DATA_DIR,
     poolSize: env.DB_POOL_SIZE,
+    connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
     inMemory: opts.inMemory,
   });
   if (!env.REDIS_URL) {
@@ -53,21 +57,14 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
     };
   }
   const prefix = opts.redisPrefix ?? "";
-  const redisOptions = { maxRetriesPerRequest: 2, connectTimeout: 5_000, lazyConnect: false };
-  // Commands fail at once while Redis is away (no offline queue): sessions fall back to Postgres,
-  // limits fail open, presence and bus publishes are best effort. Only subscriptions wait for Redis.
-  const commands = new Redis(env.REDIS_URL, { ...redisOptions, enableOfflineQueue: false });
-  const subscriber = new Redis(env.REDIS_URL, { ...redisOptions, maxRetriesPerRequest: null });
-  // Errors surface through failed commands and /readyz; ioredis reconnects by itself.
-  commands.on("error", () => {});
-  subscriber.on("error", () => {});
+  // Commands fail within REDIS_COMMAND_TIMEOUT_MS while Redis is away or frozen: sessions fall back
+  // to Postgres, limits fail open, presence and bus publishes are best effort.
+  const redis = openRedis(env.REDIS_URL, { commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS });
+  const { commands, subscriber } = redis;
   // Start with a working connection when Redis is there; /readyz reports it when it is not.
-  await Promise.race([
-    new Promise((resolve) => (commands.status === "ready" ? resolve(undefined) : commands.once("ready", resolve))),
-    Bun.sleep(3_000),
-  ]);
+  await untilReady(commands, 3_000);
   const cache = createRedisCache(commands, prefix);
-  const bus = createRedisBus(commands, subscriber, prefix);
+  const bus = createRedisBus(commands, subscriber, prefix, env.REDIS_COMMAND_TIMEOUT_MS);
   const reconnectHandlers = new Set<(connection: "commands" | "subscriber") => void>();
   for (const [name, connection] of [["commands", commands], ["subscriber", subscriber]] as const) {
     let readyBefore = connection.status === "ready";
@@ -84,10 +81,10 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
     onRedisReconnect(handler) {
       reconnectHandlers.add(handler);
     },
+    redisStates: redis.states,
     async close() {
       await bus.close();
-      subscriber.disconnect();
-      await commands.quit().catch(() => commands.disconnect());
+      await redis.close();
       await database.close();
     },
   };

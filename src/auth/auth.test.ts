@@ -294,7 +294,7 @@ describe("across instances and limits", () => {
     } finally {
       await Promise.all([plain.close(), proxied.close()]);
     }
-  });
+  }, 30_000); // fourteen argon2id logins: more than the default 5 s on a busy machine
 
   test("logins are limited per address, scaled by RATE_LIMIT_MULTIPLIER", async () => {
     const t = await createTestApp("postgres", { RATE_LIMIT_MULTIPLIER: "0.1" });

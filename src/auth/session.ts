@@ -64,8 +64,9 @@ export function createSessions(db: Db, cache: Cache, ttlDays: number) {
         .limit(1);
       if (!row) return null;
       const auth: AuthContext = { sessionId: row.sessionId, user: { id: row.id, email: row.email, username: row.username } };
-      // NX: never overwrite a revocation marker written meanwhile.
-      await cache.add(cacheKey(tokenHash), JSON.stringify(auth), CACHE_TTL_SECONDS).catch(() => {});
+      // NX: never overwrite a revocation marker written meanwhile. Not awaited: a slow cache
+      // must not slow the request that just read Postgres.
+      void cache.add(cacheKey(tokenHash), JSON.stringify(auth), CACHE_TTL_SECONDS).catch(() => {});
       return auth;
     },
 

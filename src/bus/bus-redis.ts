@@ -4,8 +4,9 @@ import type { Bus, BusHandler } from "./bus.ts";
 /**
  * Redis Pub/Sub bridge. `publisher` is the instance's command connection;
  * `subscriber` is a dedicated connection (ioredis resubscribes it after a reconnect).
+ * `confirmWaitMs`: how long subscribe() waits for Redis to confirm before it returns anyway.
  */
-export function createRedisBus(publisher: Redis, subscriber: Redis, prefix = ""): Bus {
+export function createRedisBus(publisher: Redis, subscriber: Redis, prefix = "", confirmWaitMs = 250): Bus {
   const handlers = new Map<string, Set<BusHandler>>();
   const reconnectHandlers = new Set<() => void>();
   let connectedBefore = subscriber.status === "ready";
@@ -29,13 +30,23 @@ export function createRedisBus(publisher: Redis, subscriber: Redis, prefix = "")
       let set = handlers.get(channel);
       if (!set) {
         handlers.set(channel, (set = new Set()));
-        try {
-          await subscriber.subscribe(prefix + channel);
-        } catch (err) {
-          // Leave no empty entry behind: the next subscribe must ask Redis again.
-          if (handlers.get(channel) === set && set.size === 0) handlers.delete(channel);
-          throw err;
+        const entry = set;
+        // Leave no empty entry behind when Redis refuses: the next subscribe must ask Redis again.
+        const forget = () => {
+          if (handlers.get(channel) === entry && entry.size === 0) handlers.delete(channel);
+        };
+        const confirmed = subscriber.subscribe(prefix + channel);
+        // While Redis is down or frozen the SUBSCRIBE stays queued and completes when Redis is back;
+        // the caller goes on meanwhile (events then come from Postgres through the hub's reconcile).
+        const outcome = await Promise.race([
+          confirmed.then(() => undefined, (err: Error) => err),
+          Bun.sleep(confirmWaitMs).then(() => "pending" as const),
+        ]);
+        if (outcome instanceof Error) {
+          forget();
+          throw outcome;
         }
+        if (outcome === "pending") confirmed.catch(forget);
       }
       set.add(handler);
       return async () => {

@@ -4,6 +4,7 @@ import { sql, type SQLWrapper } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { schema } from "./schema.ts";
 import { lockDataDir } from "./data-dir-lock.ts";
+import { armStatement, withDeadline } from "./deadline.ts";
 
 export type Schema = typeof schema;
 /** Either driver: postgres.js against a server, or PGlite embedded. */
@@ -23,19 +24,24 @@ export interface Database {
   poolUsage(): { size: number; active: number };
   /** Apply pending migrations; safe when several processes call it at once. */
   migrate(): Promise<void>;
-  ping(): Promise<void>;
+  /** `select 1`; rejects when the database does not answer within `timeoutMs`. */
+  ping(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
 export const MIGRATIONS_DIR = resolve(import.meta.dir, "../../drizzle");
 
 // Any fixed 64-bit number, shared by every instance of this app.
-const MIGRATION_LOCK_KEY = 7_305_182_240_915_123n;
+export const MIGRATION_LOCK_KEY = 7_305_182_240_915_123n;
 
 export interface DatabaseOptions {
   url?: string;
   dataDir: string;
   poolSize: number;
+  /** Postgres only: a new connection must be ready within this (default 2 s). */
+  connectTimeoutMs?: number;
+  /** Postgres only: every statement must answer within this, client- and server-side (default 2 s). */
+  statementTimeoutMs?: number;
   /** PGlite only: keep the data in memory (tests). */
   inMemory?: boolean;
 }
@@ -64,31 +70,45 @@ function usageCounter() {
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url, opts.poolSize) : openPglite(opts);
+  return opts.url ? openPostgres(opts.url, opts) : openPglite(opts);
 }
 
-async function openPostgres(url: string, poolSize: number): Promise<Database> {
+async function openPostgres(url: string, opts: DatabaseOptions): Promise<Database> {
   const { default: postgres } = await import("postgres");
   const { drizzle } = await import("drizzle-orm/postgres-js");
   const { migrate } = await import("drizzle-orm/postgres-js/migrator");
-  const client = postgres(url, { max: poolSize, onnotice: () => {}, connect_timeout: 10 });
+  const statementTimeoutMs = opts.statementTimeoutMs ?? 2_000;
+  const connect_timeout = (opts.connectTimeoutMs ?? 2_000) / 1000;
+  const raw = postgres(url, {
+    max: opts.poolSize,
+    onnotice: () => {},
+    connect_timeout,
+    // postgres.js waits up to 20 s between attempts after repeated failures: an instance would
+    // stay unready that long after Postgres is back. Half a second at most.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
+    // The server's own limit frees a connection held by a slow statement; the client's deadline
+    // (withDeadline) also covers a server that is frozen and cannot enforce anything.
+    connection: { statement_timeout: statementTimeoutMs },
+  });
   const usage = usageCounter();
   // drizzle sends every statement through unsafe() and every transaction through begin().
-  const unsafe = client.unsafe.bind(client);
-  const begin = client.begin.bind(client) as (...args: unknown[]) => Promise<unknown>;
-  client.unsafe = ((...args: Parameters<typeof unsafe>) => usage.track(unsafe(...args))) as typeof client.unsafe;
-  client.begin = ((...args: unknown[]) => usage.track(begin(...args))) as typeof client.begin;
+  const unsafe = raw.unsafe.bind(raw);
+  const begin = raw.begin.bind(raw) as (...args: unknown[]) => Promise<unknown>;
+  raw.unsafe = ((...args: Parameters<typeof unsafe>) => usage.track(unsafe(...args))) as typeof raw.unsafe;
+  raw.begin = ((...args: unknown[]) => usage.track(begin(...args))) as typeof raw.begin;
+  const client = withDeadline(raw, statementTimeoutMs);
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
     db,
     driver: "postgres",
-    poolUsage: () => ({ size: poolSize, active: usage.active }),
+    poolUsage: () => ({ size: opts.poolSize, active: usage.active }),
     async queryRows<T>(text: string, params: unknown[]) {
       return (await client.unsafe(text, params as never[], { prepare: true })) as unknown as T[];
     },
     async migrate() {
-      // The advisory lock lives on one dedicated connection, never a pooled one.
-      const lockConn = postgres(url, { max: 1, onnotice: () => {} });
+      // The advisory lock lives on one dedicated connection, never a pooled one. No statement
+      // timeout here: waiting for another instance's migration is expected.
+      const lockConn = postgres(url, { max: 1, onnotice: () => {}, connect_timeout });
       try {
         await lockConn`select pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
         await migrate(drizzle(lockConn), { migrationsFolder: MIGRATIONS_DIR });
@@ -97,11 +117,11 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
         await lockConn.end({ timeout: 5 });
       }
     },
-    async ping() {
-      await client`select 1`;
+    async ping(timeoutMs) {
+      await armStatement(raw.unsafe("select 1"), timeoutMs);
     },
     async close() {
-      await client.end({ timeout: 5 });
+      await raw.end({ timeout: 5 });
     },
   };
 }
@@ -138,6 +158,7 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
         await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
       },
       async ping() {
+        // In-process: it cannot stall apart from this process.
         await db.execute(sql`select 1`);
       },
       async close() {

@@ -18,6 +18,7 @@ export const ErrorResponse = {
 /** Answers any operation may give, added to each one in the served document (see app.ts). */
 const COMMON_ERRORS: Record<string, string> = {
   429: "Rate limited; Retry-After says when to try again",
+  503: "Unavailable (code unavailable, Retry-After: 1): the instance is starting or draining, or a store did not answer in time (DB_STATEMENT_TIMEOUT_MS)",
 };
 const BODY_ERRORS: Record<string, string> = {
   400: "Invalid body (details lists every invalid field) or malformed JSON",

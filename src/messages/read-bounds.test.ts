@@ -28,7 +28,9 @@ describe("bounded reads", () => {
   let before: Map<string, number>;
   let after: Map<string, number>;
   beforeAll(async () => {
-    [small, large] = await Promise.all([createTestApp("postgres"), createTestApp("postgres")]);
+    // Seeding takes one long statement: past a request's deadline (DB_STATEMENT_TIMEOUT_MS) on a busy machine.
+    const seeding = { DB_STATEMENT_TIMEOUT_MS: "120000" };
+    [small, large] = await Promise.all([createTestApp("postgres", seeding), createTestApp("postgres", seeding)]);
     before = await measure(small, SMALL);
     after = await measure(large, LARGE);
   }, 120_000);

@@ -2,6 +2,7 @@ import type { Server, WebSocketHandler } from "bun";
 import type { AppState } from "../app.ts";
 import { SESSION_COOKIE } from "../auth/middleware.ts";
 import type { Sessions } from "../auth/session.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { AppError, errorBody } from "../http/errors.ts";
 import { describeError, type Logger } from "../log.ts";
 import { encodeFrame, parseClientFrame, type ClientFrame } from "../protocol.ts";
@@ -108,6 +109,7 @@ export function createRealtime(opts: RealtimeOptions) {
     } catch (err) {
       if (ws.readyState !== 1) return;
       if (err instanceof AppError) return sendError(ws, err.code, err.message, ref);
+      if (isDatabaseUnavailable(err)) return sendError(ws, "unavailable", "the database is not answering: try again shortly", ref);
       log.error("frame handler failed", { event: parsed.event, ...describeError(err) });
       sendError(ws, "internal", "internal error", ref);
     }
@@ -169,7 +171,13 @@ export function createRealtime(opts: RealtimeOptions) {
       }
       if (!originAllowed(req, url, opts.allowedOrigins)) return json(403, "forbidden", "origin not allowed");
       const token = tokenOf(req, url);
-      const auth = token ? await sessions.resolve(token).catch(() => null) : null;
+      let auth = null;
+      try {
+        auth = token ? await sessions.resolve(token) : null;
+      } catch (err) {
+        // A database that does not answer is not a bad token: the client retries, keeping it.
+        if (isDatabaseUnavailable(err)) return json(503, "unavailable", "the database is not answering: try again shortly");
+      }
       if (!auth) return json(401, "unauthorized", "missing or invalid token");
       // No await from here to the upgrade: the count cannot change in between.
       const userId = auth.user.id;

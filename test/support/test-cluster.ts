@@ -43,7 +43,7 @@ export async function startInstances(count: number, overrides: Record<string, st
       async stop() {
         if (stopped) return;
         stopped = true;
-        await chat.drain();
+        await chat.drain({ announceMs: 0 });
         await stores.close();
       },
     });

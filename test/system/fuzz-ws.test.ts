@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { captureOutput, stopProcess, waitReady, type CapturedOutput } from "../../scripts/lib/process.ts";
 import { freePort } from "../../scripts/services.ts";
 import { childEnv } from "../../src/env.ts";
 import { signUp } from "../support/test-cluster.ts";
@@ -22,7 +23,7 @@ const RSS_LIMIT_BYTES = 400 * 1024 * 1024;
 let proc: Subprocess<"ignore", "pipe", "pipe">;
 let url: string;
 let serverPid: number;
-let output = "";
+let output: CapturedOutput;
 
 /** The `bun src/main.ts` process under `bun run start` (which runs the script through a shell). */
 function findServerPid(root: number): number | undefined {
@@ -71,25 +72,14 @@ beforeAll(async () => {
     stdout: "pipe",
     stderr: "pipe",
   });
-  for (const stream of [proc.stdout, proc.stderr]) {
-    void (async () => {
-      for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) output += new TextDecoder().decode(chunk);
-    })();
-  }
-  const deadline = Date.now() + 60_000;
-  while ((await fetch(`${url}/readyz`).catch(() => null))?.status !== 200) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
-    await Bun.sleep(100);
-  }
+  output = captureOutput(proc, { keepBytes: 4 * 1024 * 1024 });
+  await waitReady(url, { timeoutMs: 60_000, proc, output: output.text, what: "server" });
   serverPid = findServerPid(proc.pid)!;
   if (!serverPid) throw new Error("no src/main.ts process under bun run start");
 }, 90_000);
 
 afterAll(async () => {
-  if (proc && proc.exitCode === null) {
-    proc.kill("SIGTERM");
-    await proc.exited;
-  }
+  if (proc) await stopProcess(proc, "SIGTERM");
 });
 
 /** Small seeded PRNG (mulberry32), so a failing run can be repeated with its seed. */
@@ -219,7 +209,7 @@ describe("WebSocket frame fuzzing", () => {
     expect(proc.exitCode).toBeNull();
     console.log(`[fuzz-ws] ${sent} frames; server RSS ${(rssBefore / 1048576).toFixed(0)} MB before, ${(rssPeak / 1048576).toFixed(0)} MB at most`);
     expect(rssPeak).toBeLessThan(RSS_LIMIT_BYTES);
-    expect(output).not.toContain('"level":"error"');
+    expect(output.text()).not.toContain('"level":"error"');
   }, 60_000);
 
   test("targeted: NUL room ids, out-of-range timestamps and frames over the limit in bytes get error frames with their ref", async () => {

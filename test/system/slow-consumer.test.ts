@@ -2,6 +2,7 @@
 // then resumes with afterSeq and ends with every message once, in order.
 import { afterAll, expect, test } from "bun:test";
 import { resolve } from "node:path";
+import { lineReader } from "../../scripts/lib/process.ts";
 import { childEnv } from "../../src/env.ts";
 import { startServer, type ServerProcess } from "../support/server-process.ts";
 import { api, signUp } from "../support/test-cluster.ts";
@@ -12,21 +13,6 @@ let server: ServerProcess | undefined;
 afterAll(async () => {
   await server?.stop("SIGKILL");
 });
-
-async function readLine(stream: ReadableStream<Uint8Array>, state: { buffer: string }, reader = stream.getReader()) {
-  const decoder = new TextDecoder();
-  for (;;) {
-    const newline = state.buffer.indexOf("\n");
-    if (newline >= 0) {
-      const line = state.buffer.slice(0, newline);
-      state.buffer = state.buffer.slice(newline + 1);
-      return { line: JSON.parse(line) as Record<string, any>, reader };
-    }
-    const { value, done } = await reader.read();
-    if (done) throw new Error("child ended");
-    state.buffer += decoder.decode(value, { stream: true });
-  }
-}
 
 test("a frozen client is closed with 4008, the room goes on, and the client resumes with nothing lost", async () => {
   server = startServer({
@@ -50,8 +36,8 @@ test("a frozen client is closed with 4008, the room goes on, and the client resu
     stdout: "pipe",
     stderr: "inherit",
   });
-  const state = { buffer: "" };
-  const { line: joined, reader } = await readLine(child.stdout, state);
+  const nextLine = lineReader(child.stdout);
+  const joined = JSON.parse(await nextLine());
   expect(joined.type).toBe("joined");
 
   child.kill("SIGSTOP");
@@ -69,7 +55,7 @@ test("a frozen client is closed with 4008, the room goes on, and the client resu
   await Bun.sleep(600); // the server's sweep runs every 250 ms
 
   child.kill("SIGCONT");
-  const { line: done } = await readLine(child.stdout, state, reader);
+  const done = JSON.parse(await nextLine());
   expect(done.type).toBe("done");
   expect(done.closeCodes).toContain(4008);
   expect(done.seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { openDatabase } from "../../src/db/client.ts";
+import { MIGRATION_LOCK_KEY, openDatabase } from "../../src/db/client.ts";
 import { createDatabase, serverEnv } from "../support/test-app.ts";
 import { startServer, type ServerProcess } from "../support/server-process.ts";
 
@@ -59,6 +59,37 @@ describe("migrations", () => {
     const ready = await Promise.all(servers.map((s) => fetch(`${s.url}/readyz`).then((r) => r.json())));
     expect(ready.map((r) => r.instance).sort()).toEqual(["mig-0", "mig-1"]);
     expect(await Promise.all(servers.map((s) => s.stop()))).toEqual([0, 0]);
+  }, 60_000);
+});
+
+describe("before migrations finish", () => {
+  test("only /healthz and /readyz are served (others 503 JSON), and SIGTERM stops the process at once", async () => {
+    const url = await createDatabase();
+    // Another "instance" holds the migration lock: this one waits in migrate().
+    const holder = postgres(url, { max: 1, onnotice: () => {} });
+    await holder`select pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
+    try {
+      const server = startServer({ DATABASE_URL: url, REDIS_URL: serverEnv().REDIS_URL!, INSTANCE_ID: "early" });
+      started.push(server);
+      const deadline = Date.now() + 20_000;
+      while ((await fetch(`${server.url}/healthz`).catch(() => null))?.status !== 200) {
+        if (Date.now() > deadline) throw new Error(`never listened:\n${server.output()}`);
+        await Bun.sleep(100);
+      }
+      const ready = await fetch(`${server.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { status: string }).status).toBe("starting");
+      for (const path of ["/api/me", "/api/rooms", "/ws", "/metrics"]) {
+        const res = await fetch(`${server.url}${path}`);
+        expect(res.status).toBe(503);
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unavailable");
+      }
+      const stoppedAt = Date.now();
+      expect(await server.stop("SIGTERM")).toBe(0);
+      expect(Date.now() - stoppedAt).toBeLessThan(3_000);
+    } finally {
+      await holder.end();
+    }
   }, 60_000);
 });
 

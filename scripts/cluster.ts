@@ -1,12 +1,14 @@
 // N server instances behind Caddy, against Postgres and Redis.
 //   bun run cluster [--instances N] [--port 8080] [--no-caddy]
+//   bun run cluster:roll   rolling restart of the running cluster (SIGHUP to it)
 // Starts throwaway Postgres and Redis (scripts/services.ts) unless DATABASE_URL
 // and REDIS_URL are set, N instances (INSTANCE_ID bun-1..N) on free loopback
 // ports, then Caddy with the repo's Caddyfile; Ctrl-C or SIGTERM tears it all down.
+// A crashed instance is started again with backoff; SIGHUP restarts them one by one.
 // `startCluster()` is the same thing for system tests and benchmarks.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import { childEnv, loadEnv } from "../src/env.ts";
@@ -15,6 +17,8 @@ import { freePort, startPostgres, startRedis, type RestartableService, type Serv
 
 const ROOT = resolve(import.meta.dir, "..");
 const OUTPUT_KEPT = 64 * 1024;
+/** The running `bun run cluster`'s pid, for `bun run cluster:roll`. */
+export const PID_FILE = join(ROOT, ".data", "cluster.pid");
 
 export interface ClusterOptions {
   /** Number of server instances (default 2). */
@@ -32,6 +36,14 @@ export interface ClusterOptions {
   echo?: boolean;
   /** How long to wait for each instance's /readyz (default 60 s). */
   readyTimeoutMs?: number;
+  /**
+   * Start an instance again when it exits on its own (a crash), after a backoff that
+   * doubles per crash in a row (0.5 s .. 15 s) and resets once it stayed up for 30 s.
+   * On for `bun run cluster`; off by default, so tests that kill on purpose see it dead.
+   */
+  supervise?: boolean;
+  /** Where supervision and rolling restarts report (default: stderr). */
+  log?: (line: string) => void;
 }
 
 export interface ClusterInstance {
@@ -46,6 +58,8 @@ export interface ClusterInstance {
   stop(signal?: NodeJS.Signals): Promise<number>;
   /** Stops the process if it still runs, starts it again on the same port, waits for /readyz. */
   restart(): Promise<void>;
+  /** Times the supervisor started this instance again after a crash. */
+  readonly crashRestarts: number;
   waitReady(timeoutMs?: number): Promise<void>;
 }
 
@@ -59,8 +73,17 @@ export interface Cluster {
   caddy?: { url: string; port: number; readonly proc: Subprocess; output(): string; /** Caddy's own metrics, on loopback. */ metricsUrl: string };
   databaseUrl: string;
   redisUrl: string;
+  /**
+   * Rolling restart: one instance at a time, SIGTERM (it drains: /readyz 503, sockets
+   * closed with 1012 so clients resume elsewhere), start it again, wait for its /readyz
+   * and for Caddy's next health check, then the next one. Never two down at once.
+   */
+  roll(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** After an instance is ready again: Caddy's active check (health_interval 1s) must see it before the next goes. */
+const CADDY_NOTICE_MS = 1_500;
 
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
   const count = opts.instances ?? 2;
@@ -73,10 +96,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   let redis: RestartableService | undefined;
   let caddy: Cluster["caddy"];
 
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let stopped = false;
+  let rolling: Promise<void> | undefined;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    await rolling?.catch(() => {});
     if (caddy) await stopProcess(caddy.proc, "SIGTERM");
     await Promise.allSettled(instances.map((i) => i.stop("SIGTERM")));
     await Promise.allSettled([pg?.stop(), redis?.stop()]);
@@ -105,6 +131,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
             ...opts.env,
           },
           echo: opts.echo ?? false,
+          supervise: opts.supervise ?? false,
+          log,
         }),
       );
     }
@@ -119,6 +147,24 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       caddy,
       databaseUrl,
       redisUrl,
+      roll() {
+        rolling ??= (async () => {
+          try {
+            for (const instance of instances) {
+              if (stopped) return;
+              const started = performance.now();
+              log(`[cluster] rolling: restarting ${instance.id}`);
+              await instance.restart();
+              if (caddy) await Bun.sleep(CADDY_NOTICE_MS);
+              log(`[cluster] rolling: ${instance.id} ready again after ${Math.round(performance.now() - started)} ms`);
+            }
+            log("[cluster] rolling restart done");
+          } finally {
+            rolling = undefined;
+          }
+        })();
+        return rolling;
+      },
       stop,
     };
   } catch (err) {
@@ -137,11 +183,46 @@ export function mkdirp(path: string) {
   return path;
 }
 
-function startInstance(spec: { id: string; port: number; env: Record<string, string>; echo: boolean }): ClusterInstance {
+const BACKOFF = { firstMs: 500, maxMs: 15_000, stableMs: 30_000 };
+
+function startInstance(spec: {
+  id: string;
+  port: number;
+  env: Record<string, string>;
+  echo: boolean;
+  supervise: boolean;
+  log: (line: string) => void;
+}): ClusterInstance {
   const url = `http://127.0.0.1:${spec.port}`;
   let proc: Subprocess<"ignore", "pipe", "pipe">;
   let out: CapturedOutput;
+  // Set while we stop it ourselves: such an exit is not a crash.
+  let stopping = false;
+  let crashRestarts = 0;
+  let crashesInARow = 0;
+  let startedAt = 0;
+  let backoffTimer: Timer | undefined;
+
+  const onExit = (exited: Subprocess, code: number) => {
+    if (stopping || !spec.supervise || exited !== proc) return;
+    if (performance.now() - startedAt > BACKOFF.stableMs) crashesInARow = 0;
+    const delay = Math.min(BACKOFF.maxMs, BACKOFF.firstMs * 2 ** crashesInARow);
+    crashesInARow++;
+    spec.log(`[cluster] ${spec.id} crashed (exit ${code}${exited.signalCode ? `, ${exited.signalCode}` : ""}); restarting in ${delay} ms`);
+    backoffTimer = setTimeout(() => {
+      backoffTimer = undefined;
+      if (stopping) return;
+      crashRestarts++;
+      spawn();
+      instance.waitReady().then(
+        () => spec.log(`[cluster] ${spec.id} restarted (pid ${proc.pid})`),
+        (err) => spec.log(`[cluster] ${spec.id} did not come back: ${(err as Error).message.split("\n")[0]}`),
+      );
+    }, delay);
+  };
+
   const spawn = () => {
+    startedAt = performance.now();
     proc = Bun.spawn(["bun", "--max-http-header-size=65536", "src/main.ts"], {
       cwd: ROOT,
       env: childEnv({
@@ -157,8 +238,17 @@ function startInstance(spec: { id: string; port: number; env: Record<string, str
       stderr: "pipe",
     });
     out = captureOutput(proc, { keepBytes: OUTPUT_KEPT, echoPrefix: spec.echo ? `[${spec.id}]` : undefined });
+    const current = proc;
+    void current.exited.then((code) => onExit(current, code));
   };
   spawn();
+
+  const stopOnPurpose = async (signal: NodeJS.Signals) => {
+    stopping = true;
+    clearTimeout(backoffTimer);
+    backoffTimer = undefined;
+    return stopProcess(proc, signal);
+  };
 
   const instance: ClusterInstance = {
     id: spec.id,
@@ -167,11 +257,15 @@ function startInstance(spec: { id: string; port: number; env: Record<string, str
     get proc() {
       return proc;
     },
+    get crashRestarts() {
+      return crashRestarts;
+    },
     output: () => out.text(),
-    stop: (signal = "SIGTERM") => stopProcess(proc, signal),
+    stop: (signal = "SIGTERM") => stopOnPurpose(signal),
     async restart() {
-      await stopProcess(proc, "SIGTERM");
+      await stopOnPurpose("SIGTERM");
       spawn();
+      stopping = false;
       await instance.waitReady();
     },
     waitReady: (timeoutMs = 60_000) => waitReady(url, { timeoutMs, proc, output: () => out.text(), what: spec.id }),
@@ -218,11 +312,12 @@ async function main() {
       instances: { type: "string", default: "2" },
       port: { type: "string", default: "8080" },
       "no-caddy": { type: "boolean", default: false },
+      "pid-file": { type: "string", default: PID_FILE },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
-    console.log("bun run cluster [--instances N] [--port 8080] [--no-caddy]");
+    console.log("bun run cluster [--instances N] [--port 8080] [--no-caddy] [--pid-file .data/cluster.pid]");
     return;
   }
   const instances = Number(values.instances);
@@ -246,7 +341,12 @@ async function main() {
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
     echo: true,
+    supervise: true,
   });
+  // `bun run cluster:roll` finds this process here and sends it SIGHUP.
+  const pidFile = resolve(values["pid-file"]!);
+  mkdirSync(dirname(pidFile), { recursive: true });
+  writeFileSync(pidFile, String(process.pid));
 
   let exiting = false;
   const exit = async (code: number) => {
@@ -254,15 +354,15 @@ async function main() {
     exiting = true;
     console.error("[cluster] stopping");
     await cluster.stop();
+    rmSync(pidFile, { force: true });
     process.exit(code);
   };
   process.on("SIGINT", () => void exit(130));
   process.on("SIGTERM", () => void exit(143));
-  for (const i of cluster.instances) {
-    void i.proc.exited.then((code) => {
-      if (!exiting) console.error(`[cluster] ${i.id} exited with ${code}`);
-    });
-  }
+  process.on("SIGHUP", () => {
+    if (exiting) return;
+    void cluster.roll().catch((err) => console.error(`[cluster] rolling restart failed: ${(err as Error).message}`));
+  });
   if (cluster.caddy) {
     void cluster.caddy.proc.exited.then((code) => {
       if (exiting) return;
@@ -274,7 +374,7 @@ async function main() {
   if (cluster.pg) console.error(`[cluster] postgres ${cluster.pg.url}`);
   if (cluster.redis) console.error(`[cluster] redis    ${cluster.redis.url}`);
   for (const i of cluster.instances) console.error(`[cluster] ${i.id}    ${i.url}`);
-  console.log(`Cluster ready: ${cluster.url}  (Ctrl-C to stop)`);
+  console.log(`Cluster ready: ${cluster.url}  (Ctrl-C to stop; bun run cluster:roll for a rolling restart)`);
 }
 
 if (import.meta.main) {

@@ -3,7 +3,7 @@
 # PostgreSQL and Redis from Debian's packages, Caddy for the cluster. Safe to run again.
 #   ensure-tools.sh              Bun only (bun dev)
 #   ensure-tools.sh --services   + PostgreSQL and Redis
-#   ensure-tools.sh --cluster    + PostgreSQL, Redis and Caddy (bun run cluster, the cluster system test)
+#   ensure-tools.sh --cluster    + PostgreSQL, Redis, Caddy and python3-venv (bun run cluster, the system tests)
 #   ensure-tools.sh --fuzz       + schemathesis in a venv under .tools/ (the HTTP fuzz test)
 #   ensure-tools.sh --monitoring + promtool (Debian's prometheus package: the monitoring test)
 set -euo pipefail
@@ -46,6 +46,12 @@ if [ -n "$need_services" ]; then
     echo "[setup] installing redis-server" >&2
     apt_install redis-server
   fi
+fi
+
+if [ -n "$need_caddy" ] && ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+  # The manifest check (deploy/manifests.test.ts) takes its Kubernetes schemas from PyPI into a venv.
+  echo "[setup] installing python3-venv" >&2
+  apt_install python3-venv
 fi
 
 if [ -n "$need_caddy" ] && ! command -v caddy >/dev/null 2>&1; then

@@ -36,7 +36,14 @@ const isRoot = process.getuid?.() === 0;
 // initdb and postgres refuse to run as root: drop to the postgres user.
 const asPostgres = (cmd: string[]) => (isRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd);
 
-export async function startPostgres(dir: string, opts: { maxConnections?: number } = {}): Promise<PostgresService> {
+/**
+ * `port`: a given one (default: free); an existing data directory under `dir` is reused, not
+ * initialised again. `durable`: keep fsync on (data a developer keeps); off for throwaway servers.
+ */
+export async function startPostgres(
+  dir: string,
+  opts: { maxConnections?: number; port?: number; durable?: boolean } = {},
+): Promise<PostgresService> {
   const data = join(dir, "pg-data");
   const sockets = join(dir, "pg-sock");
   mkdirSync(data, { recursive: true });
@@ -45,12 +52,14 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
     const { uid, gid } = await postgresUser();
     for (const d of [dir, data, sockets]) chownSync(d, uid, gid);
   }
-  const init = Bun.spawnSync(
-    asPostgres([postgresBin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]),
-    { stdout: "ignore", stderr: "pipe" },
-  );
-  if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
-  const port = freePort();
+  if (!existsSync(join(data, "PG_VERSION"))) {
+    const init = Bun.spawnSync(
+      asPostgres([postgresBin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]),
+      { stdout: "ignore", stderr: "pipe" },
+    );
+    if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
+  }
+  const port = opts.port ?? freePort();
   const spawn = () =>
     Bun.spawn(
       asPostgres([
@@ -60,9 +69,7 @@ export async function startPostgres(dir: string, opts: { maxConnections?: number
         "-k", sockets,
         "-c", "listen_addresses=127.0.0.1",
         "-c", `max_connections=${opts.maxConnections ?? 300}`,
-        "-c", "fsync=off",
-        "-c", "synchronous_commit=off",
-        "-c", "full_page_writes=off",
+        ...(opts.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
         "-c", "shared_buffers=128MB",
       ]),
       { stdout: "ignore", stderr: "ignore" },
@@ -141,16 +148,20 @@ export interface RestartableService extends Service {
   thaw(): Promise<void>;
 }
 
-/** `port`: start on a given port, e.g. to bring a stopped Redis back where clients expect it. */
-export async function startRedis(dir: string, port = freePort()): Promise<RestartableService> {
+/**
+ * `port`: start on a given port, e.g. to bring a stopped Redis back where clients expect it.
+ * `persist`: keep data in `dir` across restarts (append-only file), for `bun run services`.
+ */
+export async function startRedis(dir: string, port = freePort(), opts: { persist?: boolean } = {}): Promise<RestartableService> {
+  const persist = opts.persist ?? false;
   const service: RestartableService = {
     url: `redis://127.0.0.1:${port}`,
     port,
-    process: await spawnRedis(dir, port),
+    process: await spawnRedis(dir, port, persist),
     stop: async () => void (await stopProcess(service.process)),
     async restart() {
       await stopProcess(service.process);
-      service.process = await spawnRedis(dir, port);
+      service.process = await spawnRedis(dir, port, persist);
     },
     freeze: async () => void service.process.kill("SIGSTOP"),
     thaw: async () => void service.process.kill("SIGCONT"),
@@ -158,10 +169,10 @@ export async function startRedis(dir: string, port = freePort()): Promise<Restar
   return service;
 }
 
-async function spawnRedis(dir: string, port: number): Promise<Subprocess> {
+async function spawnRedis(dir: string, port: number, persist: boolean): Promise<Subprocess> {
   const server = Bun.which("redis-server") ?? "/usr/bin/redis-server";
   const proc = Bun.spawn(
-    [server, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+    [server, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", persist ? "yes" : "no", "--dir", dir,
       "--daemonize", "no", "--protected-mode", "no", "--maxclients", "20000"],
     { stdout: "ignore", stderr: "ignore" },
   );

@@ -1,6 +1,5 @@
 import { HTTPException } from "hono/http-exception";
 import { bodyLimit } from "hono/body-limit";
-import { compress } from "hono/compress";
 import { secureHeaders } from "hono/secure-headers";
 import { routePath } from "hono/route";
 import { authRoutes, meRoutes } from "./auth/routes.ts";
@@ -69,7 +68,7 @@ const STATUS_CODES: Record<number, ErrorCode> = {
 
 export function createApp(deps: AppDeps) {
   const { env, database, log, metrics, state } = deps;
-  const { sessions, users, passwords, limiter, rooms, messages } = deps.capabilities ?? createCapabilities(deps);
+  const { sessions, users, passwords, limiter, rooms, messages, responseCache } = deps.capabilities ?? createCapabilities(deps);
 
   const app = createRouter();
 
@@ -91,7 +90,7 @@ export function createApp(deps: AppDeps) {
     return c.json(errorBody("unavailable", why), 503);
   });
   app.use(clientAddress(env.TRUSTED_PROXIES));
-  app.use("/api/*", compress({ threshold: 1024 }));
+  // No compression here: Caddy compresses every response once, at the edge (README, "Compression").
   // Checked before anything parses the body: Content-Length first, then the stream itself.
   app.use(
     "/api/*",
@@ -102,6 +101,12 @@ export function createApp(deps: AppDeps) {
   );
 
   app.use("/api/*", csrfGuard({ allowedOrigins: env.ALLOWED_ORIGINS, sessionCookie: SESSION_COOKIE }));
+
+  // A write answers once the cache versions it bumped are in Redis: the next read, on any instance, sees it.
+  app.use("/api/*", async (c, next) => {
+    await next();
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") await responseCache.settled();
+  });
 
   app.get("/healthz", (c) => c.json({ status: "ok", instance: deps.instanceId }));
   app.get("/readyz", createReadiness({ instanceId: deps.instanceId, database, redisStates: deps.redisStates, state, metrics }));
@@ -122,8 +127,8 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route("/api", meRoutes(sessions));
-  app.route("/api", roomRoutes({ sessions, rooms }));
-  app.route("/api", messageRoutes({ sessions, messages }));
+  app.route("/api", roomRoutes({ sessions, rooms, limiter, cache: responseCache, metrics }));
+  app.route("/api", messageRoutes({ sessions, messages, limiter, rooms, cache: responseCache, metrics }));
   app.route("/api", presenceRoutes({ sessions, rooms, presence: deps.presence }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });

@@ -66,6 +66,11 @@ describe("environment", () => {
     WS_MAX_ROOMS_PER_SOCKET: "0",
     WS_MAX_ROOMS_PER_USER: "-5",
     NODE_ENV: "staging",
+    RATE_LIMITS: "send=10",
+    RATE_LIMIT_REDIS_TIMEOUT_MS: "0",
+    RESPONSE_CACHE: "maybe",
+    CACHE_TTL_SECONDS: "0",
+    CACHE_TIMEOUT_MS: "1",
     TRUSTED_PROXIES: "127.0.0.1,caddy",
     MAX_REACTIONS_PER_MESSAGE: "0",
   };

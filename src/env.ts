@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { z } from "zod";
+import { RateLimitsOverride } from "./rate-limit/limits.ts";
 
 // The one reader of process.env. Everything else receives an `Env` value.
 
@@ -64,7 +65,16 @@ const envSchema = z.object({
     .pipe(z.array(z.string().refine(isAddressOrCidr, "each entry is an IP address or a CIDR block like 10.0.0.0/8"))),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
+  // "kind=max/windowSeconds,…": rows of the limit table in src/rate-limit/limits.ts to change.
+  RATE_LIMITS: RateLimitsOverride,
+  // A Redis bucket that does not answer within this is replaced by this process's own.
+  RATE_LIMIT_REDIS_TIMEOUT_MS: int(250, 10, 10_000),
   DB_POOL_SIZE: int(10, 1, 500),
+  // Response cache (Redis, or in-process without REDIS_URL): entry lifetime, and how long
+  // a cache read may take before the request goes straight to Postgres.
+  RESPONSE_CACHE: z.enum(["on", "off"]).default("on"),
+  CACHE_TTL_SECONDS: int(60, 1, 86_400),
+  CACHE_TIMEOUT_MS: int(100, 5, 10_000),
   // A new Postgres connection must be ready within this (postgres.js connect_timeout).
   DB_CONNECT_TIMEOUT_MS: int(2_000, 100, 60_000),
   // Every statement (and transaction) must answer within this, or the request gets 503 unavailable;

@@ -8,6 +8,10 @@ export type DomainEvent =
   | { type: "room.event"; event: RoomEvent }
   | { type: "room.member_joined"; roomId: string; userId: string }
   | { type: "room.member_left"; roomId: string; userId: string }
+  /** A new room: it may appear in everyone's room list. */
+  | { type: "room.created"; roomId: string }
+  /** A read marker moved: that user's unread counts changed. */
+  | { type: "room.read"; roomId: string; userId: string }
   | { type: "session.revoked"; sessionId: string; userId: string };
 
 export type DomainEventHandler = (event: DomainEvent) => void;

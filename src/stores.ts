@@ -6,6 +6,8 @@ import { createRedisCache } from "./cache/cache-redis.ts";
 import type { Cache } from "./cache/cache.ts";
 import { openDatabase, type Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
+import { createRedisBuckets } from "./rate-limit/buckets-redis.ts";
+import type { BucketStore } from "./rate-limit/bucket.ts";
 import { createRedisPresence } from "./presence/store-redis.ts";
 import { createMemoryPresence, type PresenceStore } from "./presence/store.ts";
 import { openRedis, untilReady, type RedisStates } from "./redis/connections.ts";
@@ -17,6 +19,8 @@ export interface Stores {
   presence: PresenceStore;
   /** Called when a Redis connection comes back after a loss (none without Redis). */
   onRedisReconnect(handler: (connection: "commands" | "subscriber") => void): void;
+  /** Rate-limit buckets shared by every instance; undefined without Redis (the limiter keeps its own). */
+  buckets?: BucketStore;
   /** The Redis connections' states; undefined when the stores are in-process. */
   redisStates?: () => RedisStates;
   close(): Promise<void>;
@@ -81,6 +85,7 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
     onRedisReconnect(handler) {
       reconnectHandlers.add(handler);
     },
+    buckets: createRedisBuckets(commands, prefix),
     redisStates: redis.states,
     async close() {
       await bus.close();

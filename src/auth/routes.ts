@@ -5,7 +5,7 @@ import type { Env } from "../env.ts";
 import { clientIp } from "../http/client-ip.ts";
 import type { AppEnv } from "../http/context.ts";
 import { AppError, unauthorized } from "../http/errors.ts";
-import type { RateLimiter } from "../http/rate-limit.ts";
+import type { RateLimiter } from "../rate-limit/limiter.ts";
 import { createRouter } from "../http/router.ts";
 import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
 import { requireAuth, SESSION_COOKIE, tokenFrom } from "./middleware.ts";
@@ -60,12 +60,6 @@ export interface AuthDeps {
   onSessionRevoked?: (sessionId: string, userId: string) => void;
 }
 
-const LIMITS = {
-  registerPerIp: { max: 20, windowSeconds: 600 },
-  loginPerIp: { max: 30, windowSeconds: 60 },
-  loginFailuresPerAccount: { max: 10, windowSeconds: 900 },
-};
-
 export function authRoutes(deps: AuthDeps) {
   const { env, users, sessions, passwords, limiter } = deps;
 
@@ -84,22 +78,22 @@ export function authRoutes(deps: AuthDeps) {
 
   return createRouter()
     .openapi(register, async (c) => {
-      await limiter.consume(`register:ip:${clientIp(c)}`, LIMITS.registerPerIp);
+      await limiter.take("register", `ip:${clientIp(c)}`);
       const { email, username, password } = c.req.valid("json");
       const user = await users.create({ email, username, passwordHash: await passwords.hash(password) });
       return c.json(await signIn(c, user), 201);
     })
     .openapi(login, async (c) => {
       const { email, password } = c.req.valid("json");
-      await limiter.consume(`login:ip:${clientIp(c)}`, LIMITS.loginPerIp);
-      // A locked account stays locked until its window ends, whatever the password: checked before it is.
-      const accountKey = `login:account:${email}`;
-      await limiter.assertOpen(accountKey, LIMITS.loginFailuresPerAccount);
+      await limiter.take("login", `ip:${clientIp(c)}`);
+      // A locked account stays locked, whatever the password: checked before it is.
+      const accountKey = `account:${email}`;
+      await limiter.peek("login_failure", accountKey);
       const found = await users.findByEmail(email);
       const ok = found ? await passwords.verify(password, found.passwordHash) : await passwords.verifyDummy(password);
       if (!found || !ok) {
         // Only failures count against an account, so an attacker's successes cannot lock its owner out.
-        await limiter.consume(accountKey, LIMITS.loginFailuresPerAccount);
+        await limiter.take("login_failure", accountKey);
         throw unauthorized("wrong email or password");
       }
       return c.json(await signIn(c, { id: found.id, email: found.email, username: found.username }), 200);

@@ -34,21 +34,16 @@ export function createMemoryCache(now: () => number = Date.now): Cache {
     async del(...keys) {
       for (const key of keys) entries.delete(key);
     },
-    async hit(key, windowSeconds) {
-      const entry = live(key);
-      if (!entry) {
-        const expiresAt = now() + windowSeconds * 1000;
-        entries.set(key, { value: "1", expiresAt });
-        return { count: 1, resetInSeconds: windowSeconds };
-      }
-      const count = Number(entry.value) + 1;
-      entry.value = String(count);
-      return { count, resetInSeconds: Math.max(1, Math.ceil((entry.expiresAt - now()) / 1000)) };
+    async getMany(keys) {
+      return keys.map((key) => live(key)?.value ?? null);
     },
-    async peek(key) {
-      const entry = live(key);
-      if (!entry) return null;
-      return { count: Number(entry.value), resetInSeconds: Math.max(1, Math.ceil((entry.expiresAt - now()) / 1000)) };
+    async raise(key, value) {
+      if (Number(live(key)?.value ?? 0) < value) entries.set(key, { value: String(value), expiresAt: Number.POSITIVE_INFINITY });
+    },
+    async incr(key) {
+      const next = Number(live(key)?.value ?? 0) + 1;
+      entries.set(key, { value: String(next), expiresAt: Number.POSITIVE_INFINITY });
+      return next;
     },
     async ping() {},
     async close() {

@@ -1,17 +1,22 @@
 import type Redis from "ioredis";
 import type { Cache } from "./cache.ts";
 
-// INCR and set the window's expiry on the first hit, atomically.
-const HIT_SCRIPT = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('TTL', KEYS[1])
-return {count, ttl}
+// Compare and set in one step: versions only move forward, whatever order bumps arrive in.
+const RAISE_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
 `;
+
+interface RaiseCommand {
+  cacheRaise(key: string, value: string): Promise<number>;
+}
 
 /** Cache shared by every instance. `redis` is the instance's command connection. */
 export function createRedisCache(redis: Redis, prefix = ""): Cache {
   const k = (key: string) => prefix + key;
+  if (!(redis as unknown as Partial<RaiseCommand>).cacheRaise) redis.defineCommand("cacheRaise", { numberOfKeys: 1, lua: RAISE_SCRIPT });
+  const commands = redis as unknown as RaiseCommand;
   return {
     async get(key) {
       return redis.get(k(key));
@@ -25,14 +30,14 @@ export function createRedisCache(redis: Redis, prefix = ""): Cache {
     async del(...keys) {
       if (keys.length) await redis.del(...keys.map(k));
     },
-    async hit(key, windowSeconds) {
-      const [count, ttl] = (await redis.eval(HIT_SCRIPT, 1, k(key), windowSeconds)) as [number, number];
-      return { count, resetInSeconds: Math.max(1, ttl) };
+    async getMany(keys) {
+      return keys.length ? redis.mget(...keys.map(k)) : [];
     },
-    async peek(key) {
-      const [[, count], [, ttl]] = (await redis.multi().get(k(key)).ttl(k(key)).exec()) as [[unknown, string | null], [unknown, number]];
-      if (count === null) return null;
-      return { count: Number(count), resetInSeconds: Math.max(1, ttl) };
+    async raise(key, value) {
+      await commands.cacheRaise(k(key), String(value));
+    },
+    async incr(key) {
+      return redis.incr(k(key));
     },
     async ping() {
       await redis.ping();

@@ -1,14 +1,16 @@
-/** Shared key-value state: API cache, session cache, rate-limit counters. */
+/** Shared key-value state: the HTTP response cache and its version counters, the session cache. */
 export interface Cache {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** Sets only when the key is absent (SET NX). */
   add(key: string, value: string, ttlSeconds: number): Promise<void>;
   del(...keys: string[]): Promise<void>;
-  /** Increments a counter that expires `windowSeconds` after its first increment. */
-  hit(key: string, windowSeconds: number): Promise<{ count: number; resetInSeconds: number }>;
-  /** A counter made by `hit`, read without counting; null when absent or expired. */
-  peek(key: string): Promise<{ count: number; resetInSeconds: number } | null>;
+  /** Values of several keys at once (MGET): null for a missing one. */
+  getMany(keys: string[]): Promise<(string | null)[]>;
+  /** Adds one to a counter that never expires (a version); returns the new value. */
+  incr(key: string): Promise<number>;
+  /** Raises a counter that never expires to `value` unless it is already higher (atomic). */
+  raise(key: string, value: number): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -4,7 +4,15 @@ import type { Sessions } from "../auth/session.ts";
 import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
+import type { RateLimiter } from "../rate-limit/limiter.ts";
+import type { LimitKind } from "../rate-limit/limits.ts";
+import { limitPerUser } from "../rate-limit/middleware.ts";
 import { ClientMsgId, Content, Message, RoomKey, Text } from "../protocol.ts";
+import { cachedJson } from "../cache/http-cache.ts";
+import type { ResponseCache } from "../cache/response-cache.ts";
+import type { Metrics } from "../metrics/registry.ts";
+import { roomIdFor, visibilityGuard } from "../rooms/cached-reads.ts";
+import type { Rooms } from "../rooms/store.ts";
 import { Emoji } from "./emoji.ts";
 import type { Messages } from "./store.ts";
 
@@ -33,11 +41,21 @@ const MessagePage = z.object({ data: z.array(Message), nextCursor: z.number().in
 export interface MessageRouteDeps {
   sessions: Sessions;
   messages: Messages;
+  limiter: RateLimiter;
+  rooms: Rooms;
+  cache: ResponseCache;
+  metrics: Metrics;
 }
 
-export function messageRoutes({ sessions, messages }: MessageRouteDeps) {
+export function messageRoutes({ sessions, messages, limiter, rooms, cache, metrics }: MessageRouteDeps) {
+  const historyEndpoint = { cache, metrics, endpoint: "GET /api/rooms/:room/messages" };
   const secured = { middleware: [requireAuth(sessions)], security: [{ bearer: [] }], tags: ["messages"] };
-  const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse };
+  // Sends are limited inside the store (WebSocket sends take the same bucket); the rest here.
+  const limited = (kind: LimitKind) => ({
+    ...secured,
+    middleware: [requireAuth(sessions), limitPerUser(limiter, kind)],
+  });
+  const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse };
 
   const history = createRoute({
     ...secured,
@@ -49,6 +67,7 @@ export function messageRoutes({ sessions, messages }: MessageRouteDeps) {
         MessagePage,
         "Ascending by seq (newest page, or the page below `before`; nextCursor = its smallest seq), or with `after` ascending by latest value (nextCursor = the largest); null when there is no more",
       ),
+      304: { description: "Not modified (newest page only: If-None-Match matched its ETag)" },
       ...errors,
     },
   });
@@ -61,33 +80,32 @@ export function messageRoutes({ sessions, messages }: MessageRouteDeps) {
       201: jsonResponse(Message, "Sent"),
       200: jsonResponse(Message, "This clientMsgId was sent before: the original"),
       403: ErrorResponse,
-      429: ErrorResponse,
       ...errors,
     },
   });
   const edit = createRoute({
-    ...secured,
+    ...limited("edit"),
     method: "patch",
     path: "/messages/{id}",
     request: { params: MessageParams, body: jsonBody(z.object({ content: Content }).strict()) },
     responses: { 200: jsonResponse(Message, "Edited"), 403: ErrorResponse, 409: ErrorResponse, ...errors },
   });
   const remove = createRoute({
-    ...secured,
+    ...limited("delete"),
     method: "delete",
     path: "/messages/{id}",
     request: { params: MessageParams },
     responses: { 200: jsonResponse(Message, "The tombstone: content empty, deletedAt set, reactions cleared"), 403: ErrorResponse, ...errors },
   });
   const react = createRoute({
-    ...secured,
+    ...limited("reaction"),
     method: "post",
     path: "/messages/{id}/reactions",
     request: { params: MessageParams, body: jsonBody(z.object({ emoji: Emoji }).strict()) },
     responses: { 200: jsonResponse(Message, "The caller's reaction toggled"), 403: ErrorResponse, 409: ErrorResponse, ...errors },
   });
   const search = createRoute({
-    ...secured,
+    ...limited("search"),
     method: "get",
     path: "/search",
     request: { query: SearchQuery },
@@ -97,8 +115,19 @@ export function messageRoutes({ sessions, messages }: MessageRouteDeps) {
   return createRouter()
     .openapi(history, async (c) => {
       const { before, after, limit } = c.req.valid("query");
-      const page = await messages.history(c.req.valid("param").room, c.get("auth").user.id, { before, after, limit: limit ?? PAGE.default });
-      return c.json(page, 200);
+      const userId = c.get("auth").user.id;
+      const pageSize = limit ?? PAGE.default;
+      if (before !== undefined || after !== undefined) {
+        return c.json(await messages.history(c.req.valid("param").room, userId, { before, after, limit: pageSize }), 200);
+      }
+      // The newest page, what every client opening the room asks for: shared by all who may see the room.
+      const roomId = await roomIdFor(cache, rooms, c.req.valid("param").room, userId);
+      return cachedJson(c, historyEndpoint, {
+        key: `history:${roomId}:${pageSize}`,
+        versions: [`room:${roomId}:e`],
+        guard: visibilityGuard(rooms, roomId, userId),
+        compute: () => messages.history(roomId, userId, { limit: pageSize }),
+      });
     })
     .openapi(send, async (c) => {
       const { content, clientMsgId } = c.req.valid("json");

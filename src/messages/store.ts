@@ -4,7 +4,7 @@ import { messageChanges, messages, reactions, roomMembers, rooms as roomTable, u
 import { isUuid } from "../db/uuid.ts";
 import type { DomainEvents } from "../events.ts";
 import { AppError, conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
-import type { RateLimiter } from "../http/rate-limit.ts";
+import type { RateLimiter } from "../rate-limit/limiter.ts";
 import { Content, type Message, type RoomEvent, type RoomEventKind } from "../protocol.ts";
 import type { MemberRole, Rooms } from "../rooms/store.ts";
 import { Emoji } from "./emoji.ts";
@@ -30,7 +30,6 @@ export interface Page<T> {
 }
 
 /** Per user, before RATE_LIMIT_MULTIPLIER. */
-export const SEND_LIMIT = { max: 30, windowSeconds: 10 };
 export const SEARCH_LIMIT = 50;
 /** Messages of the scope a search reads at most (its bound), and the rooms they are split over. */
 export const SEARCH_SCAN_MAX = 5_000;
@@ -116,7 +115,7 @@ export function createMessages({ database, events, rooms, limiter, timings, maxR
     const arrived = performance.now();
     const { userId } = input;
     checkContent(input.content);
-    if (limiter) await limiter.consume(`send:user:${userId}`, SEND_LIMIT);
+    if (limiter) await limiter.take("send", userId);
     const roomKey = input.roomId ?? input.roomKey;
     if (!roomKey) throw notFound("room");
     const clientMsgId = input.clientMsgId ?? crypto.randomUUID();

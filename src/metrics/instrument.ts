@@ -4,10 +4,9 @@ import type { Bus } from "../bus/bus.ts";
 import type { Cache } from "../cache/cache.ts";
 import { CACHE_NAMES, type Metrics } from "./registry.ts";
 
-const cacheName = (key: string) => {
-  const prefix = key.slice(0, key.indexOf(":"));
-  return (CACHE_NAMES as readonly string[]).includes(prefix) ? prefix : "other";
-};
+// Key prefixes of the caches that read through the shared Cache.
+const PREFIXES: Record<string, (typeof CACHE_NAMES)[number]> = { session: "session", rc: "response", cv: "response_version" };
+const cacheName = (key: string) => PREFIXES[key.slice(0, key.indexOf(":"))] ?? "other";
 
 /** Counts every read as a hit or a miss, by the key's prefix (session:…). */
 export function instrumentCache(cache: Cache, metrics: Metrics): Cache {
@@ -17,6 +16,11 @@ export function instrumentCache(cache: Cache, metrics: Metrics): Cache {
       const value = await cache.get(key);
       metrics.cacheRequests.inc({ cache: cacheName(key), result: value === null ? "miss" : "hit" });
       return value;
+    },
+    async getMany(keys) {
+      const values = await cache.getMany(keys);
+      keys.forEach((key, i) => metrics.cacheRequests.inc({ cache: cacheName(key), result: values[i] == null ? "miss" : "hit" }));
+      return values;
     },
   };
 }

@@ -5,7 +5,16 @@ import { decodeIdCursor, encodeIdCursor } from "../http/cursor.ts";
 import { ErrorResponse, jsonBody, jsonResponse } from "../http/openapi.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
+import type { RateLimiter } from "../rate-limit/limiter.ts";
+import type { LimitKind } from "../rate-limit/limits.ts";
+import { limitPerUser } from "../rate-limit/middleware.ts";
 import { Room, Text } from "../protocol.ts";
+import { cachedJson, type CachedEndpoint } from "../cache/http-cache.ts";
+import { cachedRoomList } from "./cached-list.ts";
+import { cachedRoom } from "./cached-room.ts";
+import type { ResponseCache } from "../cache/response-cache.ts";
+import type { Metrics } from "../metrics/registry.ts";
+import { roomIdFor, visibilityGuard } from "./cached-reads.ts";
 import { Slug } from "./slug.ts";
 import type { Rooms } from "./store.ts";
 
@@ -30,10 +39,29 @@ const MEMBERS_PAGE = { max: 500, default: 100 };
 export interface RoomRouteDeps {
   sessions: Sessions;
   rooms: Rooms;
+  limiter: RateLimiter;
+  cache: ResponseCache;
+  metrics: Metrics;
 }
 
-export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
+export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRouteDeps) {
+  const endpoint = (name: string): CachedEndpoint => ({ cache, metrics, endpoint: name });
+  const listEndpoint = endpoint("GET /api/rooms");
+  const roomEndpoint = endpoint("GET /api/rooms/:room");
+  const membersEndpoint = endpoint("GET /api/rooms/:room/members");
+  const cachedHeaders = {
+    ETag: { description: "Version of this answer; send it back as If-None-Match", schema: { type: "string" as const } },
+    "X-Cache": { description: "HIT or MISS", schema: { type: "string" as const } },
+    "Cache-Control": { description: "private, no-cache", schema: { type: "string" as const } },
+  };
+  const notModified = { 304: { description: "Not modified (If-None-Match matched the ETag)", headers: cachedHeaders } };
   const secured = { middleware: [requireAuth(sessions)], security: [{ bearer: [] }], tags: ["rooms"] };
+  // A mutation: signed in, then one request from the user's bucket of that kind (429 past it).
+  const limited = (kind: LimitKind) => ({
+    ...secured,
+    middleware: [requireAuth(sessions), limitPerUser(limiter, kind)],
+  });
+  const limitedErrors = { 429: ErrorResponse };
   const authErrors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse };
 
   const list = createRoute({
@@ -43,11 +71,12 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     request: { query: PageQuery(ROOMS_PAGE.max, ROOMS_PAGE.default) },
     responses: {
       200: jsonResponse(z.object({ data: z.array(Room), nextCursor: z.string().nullable() }), "Public rooms and private rooms I belong to"),
+      ...notModified,
       ...authErrors,
     },
   });
   const create = createRoute({
-    ...secured,
+    ...limited("room_create"),
     method: "post",
     path: "/rooms",
     request: {
@@ -57,38 +86,39 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
           .strict(),
       ),
     },
-    responses: { 201: jsonResponse(Room, "Created; the caller is its owner"), 409: ErrorResponse, ...authErrors },
+    responses: { 201: jsonResponse(Room, "Created; the caller is its owner"), 409: ErrorResponse, ...limitedErrors, ...authErrors },
   });
   const get = createRoute({
     ...secured,
     method: "get",
     path: "/rooms/{room}",
     request: { params: RoomParams },
-    responses: { 200: jsonResponse(Room, "The room"), ...authErrors },
+    responses: { 200: jsonResponse(Room, "The room"), ...notModified, ...authErrors },
   });
   const join = createRoute({
+    // Limited in the store, where it is known whether this join makes a membership.
     ...secured,
     method: "post",
     path: "/rooms/{room}/join",
     request: { params: RoomParams },
-    responses: { 200: jsonResponse(Room, "Member now (public rooms; private ones only for members)"), ...authErrors },
+    responses: { 200: jsonResponse(Room, "Member now (public rooms; private ones only for members)"), ...limitedErrors, ...authErrors },
   });
   const leave = createRoute({
-    ...secured,
+    ...limited("member_change"),
     method: "post",
     path: "/rooms/{room}/leave",
     request: { params: RoomParams },
-    responses: { 204: { description: "No longer a member" }, ...authErrors },
+    responses: { 204: { description: "No longer a member" }, ...limitedErrors, ...authErrors },
   });
   const members = createRoute({
     ...secured,
     method: "get",
     path: "/rooms/{room}/members",
     request: { params: RoomParams, query: PageQuery(MEMBERS_PAGE.max, MEMBERS_PAGE.default) },
-    responses: { 200: jsonResponse(z.object({ data: z.array(Member), nextCursor: z.string().nullable() }), "Members by user id"), ...authErrors },
+    responses: { 200: jsonResponse(z.object({ data: z.array(Member), nextCursor: z.string().nullable() }), "Members by user id"), ...notModified, ...authErrors },
   });
   const addMember = createRoute({
-    ...secured,
+    ...limited("member_change"),
     method: "post",
     path: "/rooms/{room}/members",
     request: { params: RoomParams, body: jsonBody(UserIdBody) },
@@ -96,25 +126,26 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
       201: jsonResponse(Member, "Added"),
       200: jsonResponse(Member, "Was a member already"),
       403: ErrorResponse,
+      ...limitedErrors,
       ...authErrors,
     },
   });
   const removeMember = createRoute({
-    ...secured,
+    ...limited("member_change"),
     method: "delete",
     path: "/rooms/{room}/members/{userId}",
     request: { params: RoomParams.extend({ userId: z.string() }) },
-    responses: { 204: { description: "Removed" }, 403: ErrorResponse, ...authErrors },
+    responses: { 204: { description: "Removed" }, 403: ErrorResponse, ...limitedErrors, ...authErrors },
   });
   const read = createRoute({
-    ...secured,
+    ...limited("read"),
     method: "post",
     path: "/rooms/{room}/read",
     request: { params: RoomParams, body: jsonBody(z.object({ seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict()) },
-    responses: { 204: { description: "Read marker moved (never backwards)" }, 403: ErrorResponse, ...authErrors },
+    responses: { 204: { description: "Read marker moved (never backwards)" }, 403: ErrorResponse, ...limitedErrors, ...authErrors },
   });
   const direct = createRoute({
-    ...secured,
+    ...limited("dm_open"),
     method: "post",
     path: "/dms",
     tags: ["rooms"],
@@ -122,6 +153,7 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     responses: {
       201: jsonResponse(Room, "Direct room created"),
       200: jsonResponse(Room, "The existing direct room of this pair"),
+      ...limitedErrors,
       ...authErrors,
     },
   });
@@ -129,12 +161,24 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
   return createRouter()
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid("query");
+      const userId = c.get("auth").user.id;
       const afterId = cursor === undefined ? undefined : decodeIdCursor(cursor);
-      const page = await rooms.list(c.get("auth").user.id, { limit: limit ?? ROOMS_PAGE.default, afterId });
-      return c.json({ data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) }, 200);
+      const pageSize = limit ?? ROOMS_PAGE.default;
+      return cachedRoomList(c, listEndpoint, rooms, {
+        userId,
+        key: `rooms:${userId}:${pageSize}:${afterId ?? ""}`,
+        compute: async () => {
+          const page = await rooms.list(userId, { limit: pageSize, afterId });
+          return { data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) };
+        },
+      });
     })
     .openapi(create, async (c) => c.json(await rooms.create(c.get("auth").user.id, c.req.valid("json")), 201))
-    .openapi(get, async (c) => c.json(await rooms.get(c.req.valid("param").room, c.get("auth").user.id), 200))
+    .openapi(get, async (c) => {
+      const userId = c.get("auth").user.id;
+      const roomId = await roomIdFor(cache, rooms, c.req.valid("param").room, userId);
+      return cachedRoom(c, roomEndpoint, rooms, { roomId, userId });
+    })
     .openapi(join, async (c) => c.json(await rooms.join(c.req.valid("param").room, c.get("auth").user.id), 200))
     .openapi(leave, async (c) => {
       await rooms.leave(c.req.valid("param").room, c.get("auth").user.id);
@@ -142,12 +186,20 @@ export function roomRoutes({ sessions, rooms }: RoomRouteDeps) {
     })
     .openapi(members, async (c) => {
       const { limit, cursor } = c.req.valid("query");
+      const userId = c.get("auth").user.id;
       const afterUserId = cursor === undefined ? undefined : decodeIdCursor(cursor);
-      const page = await rooms.members(c.req.valid("param").room, c.get("auth").user.id, {
-        limit: limit ?? MEMBERS_PAGE.default,
-        afterUserId,
+      const pageSize = limit ?? MEMBERS_PAGE.default;
+      const roomId = await roomIdFor(cache, rooms, c.req.valid("param").room, userId);
+      // Shared by every member: the same page for all who may see the room.
+      return cachedJson(c, membersEndpoint, {
+        key: `members:${roomId}:${pageSize}:${afterUserId ?? ""}`,
+        versions: [`room:${roomId}:m`],
+        guard: visibilityGuard(rooms, roomId, userId),
+        compute: async () => {
+          const page = await rooms.members(roomId, userId, { limit: pageSize, afterUserId });
+          return { data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) };
+        },
       });
-      return c.json({ data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) }, 200);
     })
     .openapi(addMember, async (c) => {
       const { member, created } = await rooms.addMember(c.req.valid("param").room, c.get("auth").user.id, c.req.valid("json").userId);

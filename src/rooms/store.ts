@@ -6,6 +6,7 @@ import { isUuid } from "../db/uuid.ts";
 import type { DomainEvents } from "../events.ts";
 import { conflict, forbidden, invalid, notFound, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
 import { Text, type Room } from "../protocol.ts";
+import type { RateLimiter } from "../rate-limit/limiter.ts";
 import { deriveSlug, DM_PREFIX, slugWithSuffix } from "./slug.ts";
 
 export type MemberRole = "owner" | "member";
@@ -54,7 +55,8 @@ function byKey(roomKey: string) {
  */
 const slugPreference = [desc(rooms.isPrivate), asc(rooms.createdAt), asc(rooms.id)];
 
-export function createRooms(db: Db, events: DomainEvents) {
+/** `limiter`: joins that make a new membership spend the user's room_join bucket, over HTTP and WebSocket alike. */
+export function createRooms(db: Db, events: DomainEvents, limiter?: RateLimiter) {
   // The caller's own membership row, joined onto every room query.
   const me = alias(roomMembers, "me");
   const mine = (userId: string) => and(eq(me.roomId, rooms.id), eq(me.userId, userId));
@@ -156,6 +158,7 @@ export function createRooms(db: Db, events: DomainEvents) {
           await tx.insert(roomMembers).values({ roomId: room!.id, userId, role: "owner" });
           return room!.id;
         });
+        events.emit({ type: "room.created", roomId });
         events.emit({ type: "room.member_joined", roomId, userId });
         return get(roomId, userId);
       } catch (err) {
@@ -171,6 +174,8 @@ export function createRooms(db: Db, events: DomainEvents) {
   async function join(roomKey: string, userId: string): Promise<Room> {
     const room = await resolveReadable(roomKey, userId);
     if (!room.role) {
+      // Rejoining a room one is a member of (every reconnect) costs nothing.
+      await limiter?.take("room_join", userId);
       const added = await db
         .insert(roomMembers)
         .values({ roomId: room.id, userId })
@@ -257,6 +262,31 @@ export function createRooms(db: Db, events: DomainEvents) {
       .update(roomMembers)
       .set({ lastReadSeq: sql`greatest(${roomMembers.lastReadSeq}, ${seq})` })
       .where(and(eq(roomMembers.roomId, room.id), eq(roomMembers.userId, userId)));
+    events.emit({ type: "room.read", roomId: room.id, userId });
+  }
+
+  /**
+   * The caller's unread count in each of these rooms they belong to (the same count, and the
+   * same cap, as viewColumns.unreadCount), in one query: the room list's cache asks only for the rooms
+   * whose counts changed.
+   */
+  async function unreadCounts(userId: string, roomIds: string[]): Promise<Map<string, number>> {
+    const ids = roomIds.filter(isUuid);
+    if (!ids.length) return new Map();
+    // Columns inside the subquery are written out qualified: drizzle renders a lone table's unqualified,
+    // and "room_id" alone would mean the messages' own column there.
+    const mine = alias(roomMembers, "mine");
+    const rows = await db
+      .select({
+        roomId: mine.roomId,
+        unread: sql<number>`(select count(*)::int from (select 1 from ${messages} x
+          where x.room_id = mine.room_id and x.seq > mine.last_read_seq
+            and x.author_id <> mine.user_id and x.deleted_at is null
+          order by x.seq limit ${sql.raw(String(UNREAD_COUNT_MAX))}) unread)`.mapWith(Number),
+      })
+      .from(mine)
+      .where(and(eq(mine.userId, userId), inArray(mine.roomId, ids)));
+    return new Map(rows.map((r) => [r.roomId, Number(r.unread)]));
   }
 
   /** The one private room of a pair of users, made on first use; both become (or stay) members. */
@@ -286,11 +316,12 @@ export function createRooms(db: Db, events: DomainEvents) {
         .returning({ userId: roomMembers.userId });
       return { roomId, created: Boolean(inserted), joined };
     });
+    if (created) events.emit({ type: "room.created", roomId });
     for (const { userId: joinedId } of joined) events.emit({ type: "room.member_joined", roomId, userId: joinedId });
     return { room: await get(roomId, userId), created };
   }
 
-  return { resolveReadable, get, list, listQuery, create, join, leave, isMember, roleOf, members, addMember, removeMember, markRead, openDirect };
+  return { resolveReadable, get, list, listQuery, unreadCounts, create, join, leave, isMember, roleOf, members, addMember, removeMember, markRead, openDirect };
 }
 
 class SlugTaken extends Error {}

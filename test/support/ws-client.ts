@@ -47,7 +47,21 @@ export class ChatClient {
     if (this.ws.readyState === 1) this.send("send_message", { roomId, content, clientMsgId, timestamp: Date.now() });
   }
 
+  private reconnecting = false;
+
   private async reconnectLoop() {
+    // One loop at a time: a socket that closes while its loop is still joining must not start another,
+    // or two sockets end up open and every event arrives twice.
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    try {
+      await this.reconnectAttempts();
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  private async reconnectAttempts() {
     const urls = this.resumeUrls!;
     for (let attempt = 0; attempt < 100 && !this.stopping; attempt++) {
       this.baseUrl = urls[(urls.indexOf(this.baseUrl) + 1) % urls.length]!;
@@ -75,6 +89,8 @@ export class ChatClient {
     this.closed = undefined;
     const url = `${this.baseUrl.replace(/^http/, "ws")}/ws?token=${encodeURIComponent(this.token)}`;
     const ws = new WebSocket(url, headers ? ({ headers } as any) : undefined);
+    // A socket from an attempt that failed half-way must not go on receiving beside the new one.
+    if (this.ws && this.ws.readyState <= 1) this.ws.close(1000);
     this.ws = ws;
     await new Promise<void>((resolve, reject) => {
       ws.onopen = () => resolve();
@@ -82,6 +98,7 @@ export class ChatClient {
       ws.onclose = (e) => reject(new Error(`closed before open: ${e.code}`));
     });
     ws.onmessage = (e) => {
+      if (this.ws !== ws) return;
       const text = String(e.data);
       const frame = JSON.parse(text) as Frame;
       this.bytes.set(frame.event, (this.bytes.get(frame.event) ?? 0) + Buffer.byteLength(text));

@@ -1,0 +1,74 @@
+import { AppError } from "../http/errors.ts";
+import { createMemoryBuckets, type BucketAnswer, type BucketStore } from "./bucket.ts";
+import type { LimitKind, LimitTable } from "./limits.ts";
+
+export interface RateLimiterOptions {
+  table: LimitTable;
+  /** Redis buckets; undefined: this process only (no REDIS_URL). */
+  shared?: BucketStore;
+  /** A shared bucket that does not answer within this is replaced by the local one. */
+  sharedTimeoutMs: number;
+  /** Told when the shared store fails and the local buckets answer instead. */
+  onFallback?: (err: unknown) => void;
+  /** Told the kind of every refused request (metrics count them by limit). */
+  onRefused?: (kind: LimitKind) => void;
+}
+
+export const rateLimited = (retryAfterMs: number) =>
+  new AppError(429, "rate_limited", "too many requests, slow down", undefined, Math.max(1, Math.ceil(retryAfterMs / 1000)));
+
+/**
+ * The one rate limiter: `take(kind, key)` spends one request of that kind for
+ * that key (a user id, or `ip:…` before login) and throws 429 when its bucket
+ * is empty; `peek` asks the same without spending. Buckets live in Redis,
+ * shared by every instance; while Redis fails or stalls, this process's own
+ * buckets answer, so limits still hold per instance instead of failing open.
+ */
+export function createRateLimiter({ table, shared, sharedTimeoutMs, onFallback, onRefused }: RateLimiterOptions) {
+  const local = createMemoryBuckets();
+
+  async function check(kind: LimitKind, key: string, take: boolean): Promise<BucketAnswer> {
+    const bucket = `${kind}:${key}`;
+    const limit = table[kind];
+    if (!shared) return local.check(bucket, limit, take);
+    let timer: Timer | undefined;
+    try {
+      return await Promise.race([
+        shared.check(bucket, limit, take),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`rate limit store slower than ${sharedTimeoutMs} ms`)), sharedTimeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      onFallback?.(err);
+      return local.check(bucket, limit, take);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    table,
+    async take(kind: LimitKind, key: string): Promise<void> {
+      const answer = await check(kind, key, true);
+      if (!answer.allowed) {
+        onRefused?.(kind);
+        throw rateLimited(answer.retryAfterMs);
+      }
+    },
+    /** Throws 429 when a take would be refused now; spends nothing. */
+    async peek(kind: LimitKind, key: string): Promise<void> {
+      const answer = await check(kind, key, false);
+      if (!answer.allowed) {
+        onRefused?.(kind);
+        throw rateLimited(answer.retryAfterMs);
+      }
+    },
+    async reset(kind: LimitKind, key: string): Promise<void> {
+      await Promise.allSettled([shared?.reset(`${kind}:${key}`), local.reset(`${kind}:${key}`)]);
+    },
+    close: () => local.close(),
+  };
+}
+
+export type RateLimiter = ReturnType<typeof createRateLimiter>;

@@ -6,7 +6,7 @@ export interface MetricSources {
   dbPool?: () => { size: number; active: number };
 }
 
-/** Caches read through the shared Cache, by key prefix (see metrics/instrument.ts); the rest is "other". */
+/** Caches read through the shared Cache, by key prefix (see cache/cache-metrics.ts); the rest is "other". */
 export const CACHE_NAMES = ["session", "response", "response_version", "other"] as const;
 export const REDIS_CONNECTIONS = ["commands", "subscriber"] as const;
 

@@ -70,7 +70,7 @@ export interface Cluster {
   /** Throwaway stores this cluster started; undefined when URLs were given. */
   pg?: Service;
   redis?: RestartableService;
-  caddy?: { url: string; port: number; readonly proc: Subprocess; output(): string };
+  caddy?: { url: string; port: number; readonly proc: Subprocess; output(): string; /** Caddy's own metrics, on loopback. */ metricsUrl: string };
   databaseUrl: string;
   redisUrl: string;
   /**
@@ -178,7 +178,7 @@ function settled<T>(results: PromiseSettledResult<T>[]): T[] {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-function mkdirp(path: string) {
+export function mkdirp(path: string) {
   mkdirSync(path, { recursive: true });
   return path;
 }
@@ -273,7 +273,8 @@ function startInstance(spec: {
   return instance;
 }
 
-async function startCaddy(dir: string, port: number, instances: ClusterInstance[], maxBodyBytes: number): Promise<NonNullable<Cluster["caddy"]>> {
+/** Caddy with the repo's Caddyfile in front of the given upstream ports (also used for the benchmark peer). */
+export async function startCaddy(dir: string, port: number, instances: { port: number }[], maxBodyBytes = 1_048_576): Promise<NonNullable<Cluster["caddy"]>> {
   const caddyBin = Bun.which("caddy");
   if (!caddyBin) throw new Error("caddy not found: run scripts/ensure-tools.sh --cluster");
   const home = mkdirp(join(dir, "caddy"));
@@ -302,7 +303,7 @@ async function startCaddy(dir: string, port: number, instances: ClusterInstance[
     await stopProcess(proc, "SIGKILL");
     throw err;
   }
-  return { url, port, proc, output: out.text };
+  return { url, port, proc, output: out.text, metricsUrl: `http://127.0.0.2:${port}/metrics` };
 }
 
 async function main() {

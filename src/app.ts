@@ -153,8 +153,8 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => {
     if (err instanceof AppError) {
       if (err.retryAfterSeconds !== undefined) {
+        // Counted by limit where it is refused (the rate limiter).
         c.header("Retry-After", String(err.retryAfterSeconds));
-        metrics.rateLimited.inc();
       }
       return c.json(errorBody(err.code, err.message, err.details), err.status);
     }

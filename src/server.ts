@@ -6,6 +6,8 @@ import type { Env } from "./env.ts";
 import { createDomainEvents } from "./events.ts";
 import { describeError, type Logger } from "./log.ts";
 import { messageFrameHandlers } from "./messages/ws.ts";
+import { instrumentBus } from "./bus/bus-metrics.ts";
+import { instrumentCache } from "./cache/cache-metrics.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { presenceFrameHandlers } from "./presence/ws.ts";
 import { createHub, type HubOptions } from "./realtime/hub.ts";
@@ -48,17 +50,20 @@ export interface ChatServerOptions {
 export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}, web }: ChatServerOptions) {
   const state: AppState = { ready: false, draining: false };
   const events = createDomainEvents((err) => log.error("event listener failed", describeError(err)));
-  const metrics = createMetrics(instanceId);
-  const capabilities = createCapabilities({ env, events, ...stores });
+  const metrics = createMetrics(instanceId, { dbPool: () => stores.database.poolUsage() });
+  stores.onRedisReconnect((connection) => metrics.redisReconnects.inc({ connection }));
+  // Every cache read and bus message of this instance is counted on its way through.
+  const counted = { ...stores, cache: instrumentCache(stores.cache, metrics), bus: instrumentBus(stores.bus, metrics) };
+  const capabilities = createCapabilities({ env, events, metrics, ...counted });
   const { rooms, messages, sessions } = capabilities;
-  const app = createApp({ env, instanceId, log, state, events, metrics, capabilities, ...stores });
+  const app = createApp({ env, instanceId, log, state, events, metrics, capabilities, ...counted });
   const { db } = stores.database;
   const realtimeMetrics = createRealtimeMetrics(metrics);
   const { wrapDomain = (d: HubDomain) => d, ...hubTuning } = tuning;
   const hub = createHub({
     ...hubTuning,
     instanceId,
-    bus: stores.bus,
+    bus: counted.bus,
     presence: stores.presence,
     log,
     metrics: realtimeMetrics,

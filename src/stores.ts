@@ -17,6 +17,8 @@ export interface Stores {
   cache: Cache;
   bus: Bus;
   presence: PresenceStore;
+  /** Called when a Redis connection comes back after a loss (none without Redis). */
+  onRedisReconnect(handler: (connection: "commands" | "subscriber") => void): void;
   /** Rate-limit buckets shared by every instance; undefined without Redis (the limiter keeps its own). */
   buckets?: BucketStore;
   /** The Redis connections' states; undefined when the stores are in-process. */
@@ -51,6 +53,7 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
       cache,
       bus,
       presence: createMemoryPresence(),
+      onRedisReconnect() {},
       async close() {
         await Promise.allSettled([bus.close(), cache.close()]);
         await database.close();
@@ -66,11 +69,22 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
   await untilReady(commands, 3_000);
   const cache = createRedisCache(commands, prefix);
   const bus = createRedisBus(commands, subscriber, prefix, env.REDIS_COMMAND_TIMEOUT_MS);
+  const reconnectHandlers = new Set<(connection: "commands" | "subscriber") => void>();
+  for (const [name, connection] of [["commands", commands], ["subscriber", subscriber]] as const) {
+    let readyBefore = connection.status === "ready";
+    connection.on("ready", () => {
+      if (readyBefore) for (const handler of reconnectHandlers) handler(name);
+      readyBefore = true;
+    });
+  }
   return {
     database,
     cache,
     bus,
     presence: createRedisPresence(commands, opts.instanceId ?? "instance", prefix),
+    onRedisReconnect(handler) {
+      reconnectHandlers.add(handler);
+    },
     buckets: createRedisBuckets(commands, prefix),
     redisStates: redis.states,
     async close() {

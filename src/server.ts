@@ -9,6 +9,7 @@ import { messageFrameHandlers } from "./messages/ws.ts";
 import { instrumentBus } from "./bus/bus-metrics.ts";
 import { instrumentCache } from "./cache/cache-metrics.ts";
 import { createMetrics } from "./metrics/registry.ts";
+import { startOpsPublisher } from "./ops/publisher.ts";
 import { presenceFrameHandlers } from "./presence/ws.ts";
 import { createHub, type HubOptions } from "./realtime/hub.ts";
 import type { SocketData } from "./socket-context.ts";
@@ -135,6 +136,7 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
   });
   hub.attach(server);
   const started = hub.start();
+  const opsPublisher = startOpsPublisher({ instanceId, registry: metrics.registry, store: stores.snapshots, log });
   // Best effort: the room list also refreshes on every reconnect; readiness never waits for Redis here.
   void userFeed.start().catch((err) => log.error("user feed subscribe failed", { error: String(err) }));
 
@@ -170,7 +172,7 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
       await Promise.all([realtime.settle(5_000), requestsSettled(5_000)]);
       hub.closeAll(1012, "server restarting");
       hub.stop();
-      await userFeed.stop();
+      await Promise.all([userFeed.stop(), opsPublisher.stop()]);
       await server.stop(false);
     },
   };

@@ -10,6 +10,8 @@ import { createRedisBuckets } from "./rate-limit/buckets-redis.ts";
 import type { BucketStore } from "./rate-limit/bucket.ts";
 import { createRedisPresence } from "./presence/store-redis.ts";
 import { createMemoryPresence, type PresenceStore } from "./presence/store.ts";
+import { createRedisSnapshots } from "./ops/snapshot-store-redis.ts";
+import { createMemorySnapshots, type SnapshotStore } from "./ops/snapshot-store.ts";
 import { openRedis, untilReady, type RedisStates } from "./redis/connections.ts";
 
 export interface Stores {
@@ -17,6 +19,8 @@ export interface Stores {
   cache: Cache;
   bus: Bus;
   presence: PresenceStore;
+  /** Each instance's own metrics snapshot, for the operator's page. */
+  snapshots: SnapshotStore;
   /** Called when a Redis connection comes back after a loss (none without Redis). */
   onRedisReconnect(handler: (connection: "commands" | "subscriber") => void): void;
   /** Rate-limit buckets shared by every instance; undefined without Redis (the limiter keeps its own). */
@@ -53,6 +57,7 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
       cache,
       bus,
       presence: createMemoryPresence(),
+      snapshots: createMemorySnapshots(),
       onRedisReconnect() {},
       async close() {
         await Promise.allSettled([bus.close(), cache.close()]);
@@ -82,6 +87,7 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
     cache,
     bus,
     presence: createRedisPresence(commands, opts.instanceId ?? "instance", prefix),
+    snapshots: createRedisSnapshots(commands, prefix),
     onRedisReconnect(handler) {
       reconnectHandlers.add(handler);
     },

@@ -4,6 +4,7 @@
 #   ensure-tools.sh              Bun only (bun dev)
 #   ensure-tools.sh --services   + PostgreSQL and Redis
 #   ensure-tools.sh --cluster    + PostgreSQL, Redis, Caddy and python3-venv (bun run cluster, the system tests)
+#   ensure-tools.sh --browser    + Debian's Chromium and fonts (the PWA's end-to-end tests, bun run bench:web)
 #   ensure-tools.sh --fuzz       + schemathesis in a venv under .tools/ (the HTTP fuzz test)
 #   ensure-tools.sh --monitoring + promtool (Debian's prometheus package: the monitoring test)
 set -euo pipefail
@@ -26,12 +27,14 @@ apt_install() {
 need_services=""
 need_caddy=""
 need_promtool=""
+need_browser=""
 need_fuzz=""
 for arg in "$@"; do
   case "$arg" in
     --services) need_services=1 ;;
     --cluster) need_services=1; need_caddy=1 ;;
     --monitoring) need_promtool=1 ;;
+    --browser) need_browser=1 ;;
     --fuzz) need_fuzz=1 ;;
     *) echo "[setup] unknown option: $arg" >&2; exit 2 ;;
   esac
@@ -59,6 +62,18 @@ if [ -n "$need_caddy" ] && ! command -v caddy >/dev/null 2>&1; then
   # the cluster starts its own Caddy on a loopback port and does not use it.
   echo "[setup] installing caddy" >&2
   apt_install caddy
+fi
+
+if [ -n "$need_browser" ]; then
+  # Debian's Chromium (playwright-core 1.64 drives its version 156); never a downloaded browser.
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -d /usr/share/fonts/truetype/liberation ] || missing+=(fonts-liberation)
+  [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "[setup] installing ${missing[*]}" >&2
+    apt_install "${missing[@]}"
+  fi
 fi
 
 # schemathesis (Python >= 3.11) from PyPI, pinned, in its own venv: Debian refuses system-wide pip installs.

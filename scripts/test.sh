@@ -3,7 +3,7 @@
 # missing (and Caddy, promtool and k6 for the system tests), then scripts/test.ts starts throwaway servers and runs the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-tools.sh --cluster --fuzz --monitoring
+bash scripts/ensure-tools.sh --cluster --browser --fuzz --monitoring
 # k6 for the k6 smoke test (built once into .tools/bin; the test calls it again, a no-op then).
 bash scripts/ensure-k6.sh >/dev/null
 bun install --frozen-lockfile >&2

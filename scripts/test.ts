@@ -23,6 +23,9 @@ process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
 process.on("SIGTERM", () => void cleanup().then(() => process.exit(143)));
 
 try {
+  // The end-to-end tests and every server process serve the built PWA (dist/web).
+  const build = Bun.spawnSync(["bun", "scripts/build-web.ts"], { stdout: "ignore", stderr: "inherit" });
+  if (build.exitCode !== 0) throw new Error("web build failed");
   const [pg, redis] = await Promise.all([startPostgres(dir), startRedis(dir)]);
   services.push(pg, redis);
   console.log(`[test] postgres ${pg.url}  redis ${redis.url}`);

@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { routePath } from "hono/route";
 import { authRoutes, meRoutes } from "./auth/routes.ts";
+import { userRoutes } from "./auth/user-routes.ts";
 import type { Bus } from "./bus/bus.ts";
 import type { Cache } from "./cache/cache.ts";
 import { createCapabilities, type Capabilities } from "./capabilities.ts";
@@ -81,7 +82,8 @@ export function createApp(deps: AppDeps) {
       (performance.now() - started) / 1000,
     );
   });
-  app.use(secureHeaders());
+  // The API serves JSON only: nothing in it may run, load or be framed.
+  app.use(secureHeaders({ contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"] } }));
   // Nothing but the health endpoints before migrations are applied, or once draining.
   app.use(async (c, next) => {
     if (c.req.path === "/healthz" || c.req.path === "/readyz" || (state.ready && !state.draining)) return next();
@@ -127,6 +129,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route("/api", meRoutes(sessions));
+  app.route("/api", userRoutes({ sessions, users }));
   app.route("/api", roomRoutes({ sessions, rooms, limiter, cache: responseCache, metrics }));
   app.route("/api", messageRoutes({ sessions, messages, limiter, rooms, cache: responseCache, metrics }));
   app.route("/api", presenceRoutes({ sessions, rooms, presence: deps.presence }));

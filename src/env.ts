@@ -109,6 +109,8 @@ const envSchema = z.object({
   PRESENCE_LIST_MAX: int(100, 1, 10_000),
   // Off by default: see README, "permessage-deflate" (measured with bun run bench:deflate).
   WS_PER_MESSAGE_DEFLATE: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  // The PWA build served outside development (relative to the repo); `bun run build` writes it.
+  WEB_DIR: z.string().min(1).default("dist/web"),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -3,6 +3,7 @@ import { DataDirLockedError } from "./db/data-dir-lock.ts";
 import { EnvError, loadEnv, type Env } from "./env.ts";
 import { createLogger, describeError } from "./log.ts";
 import { startChatServer, type ChatServer } from "./server.ts";
+import { loadWeb } from "./static/load-web.ts";
 import { openStores, type Stores } from "./stores.ts";
 
 // Composition root: read the environment, open the stores, migrate, serve, drain on SIGTERM.
@@ -55,8 +56,8 @@ if (env.DATABASE_URL && !env.REDIS_URL) {
   log.warn("DATABASE_URL without REDIS_URL: events stay in this process; run several instances only with Redis");
 }
 
-// Listening from here on, but only /healthz and /readyz are served until migrations are applied.
-chat = startChatServer({ env, instanceId, stores, log });
+// Listening from here on, but only /healthz and /readyz (and the PWA's static files) are served until migrations are applied.
+chat = startChatServer({ env, instanceId, stores, log, web: await loadWeb(env, log) });
 
 try {
   await stores.database.migrate();

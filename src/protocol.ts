@@ -25,6 +25,10 @@ export const Room = z.object({
     .int()
     .optional()
     .describe("members only: messages of others after my read marker, counted up to 100 (100 means 100 or more)"),
+  /** With `mine=true`: when the room's newest message was written (ISO), null when it has none. */
+  lastActivityAt: z.string().nullable().optional().describe("mine=true: ISO time of the room's newest message, null when it has none"),
+  /** With `mine=true`: my read marker (a counter value). */
+  lastReadSeq: z.number().int().optional().describe("mine=true: my read marker (a counter value)"),
 });
 export type Room = z.infer<typeof Room>;
 
@@ -144,6 +148,10 @@ export const serverFrames = {
   /** The net change since the previous presence frame of this room; no id in both lists. */
   presence_diff: z.object({ roomId: z.string(), joined: z.array(UserRef), left: z.array(z.string()), total: z.number().int() }),
   typing: z.object({ roomId: z.string(), user: UserRef }),
+  // Per-user frames (realtime/user-feed.ts): to every socket of the user, no join needed.
+  room_activity: z.object({ roomId: z.string(), lastSeq: z.number().int(), lastActivityAt: z.string() }),
+  membership_added: z.object({ room: Room }),
+  membership_removed: z.object({ roomId: z.string() }),
   pong: z.object({}),
   error: z.object({ code: z.string(), message: z.string() }),
 } as const;

@@ -15,7 +15,9 @@ import type { SocketData } from "./socket-context.ts";
 import { createHubDomain, type HubDomain } from "./realtime/hub-domain.ts";
 import { createRealtimeMetrics } from "./realtime/metrics.ts";
 import { createRealtime } from "./realtime/socket.ts";
+import { createUserFeed } from "./realtime/user-feed.ts";
 import { roomFrameHandlers } from "./rooms/ws.ts";
+import type { WebApp } from "./static/load-web.ts";
 import type { Stores } from "./stores.ts";
 
 /**
@@ -40,10 +42,12 @@ export interface ChatServerOptions {
   hub?: Partial<Pick<HubOptions, "gapWaitMs" | "maxPendingEvents" | "maxJoinerBuffer" | "reconcileMs" | "sweepMs">> & {
     wrapDomain?: (domain: HubDomain) => HubDomain;
   };
+  /** The PWA (main.ts loads it; in-process test servers go without). */
+  web?: WebApp;
 }
 
 /** One instance: HTTP (Hono) and WebSocket (/ws) on one Bun.serve, wired to the stores. Not ready until `ready()`. */
-export function startChatServer({ env, instanceId, stores, log, hub: tuning = {} }: ChatServerOptions) {
+export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}, web }: ChatServerOptions) {
   const state: AppState = { ready: false, draining: false };
   const events = createDomainEvents((err) => log.error("event listener failed", describeError(err)));
   const metrics = createMetrics(instanceId, { dbPool: () => stores.database.poolUsage() });
@@ -71,6 +75,8 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
     domain: wrapDomain(createHubDomain(db, messages)),
   });
   events.on(hub.onDomainEvent);
+  const userFeed = createUserFeed({ instanceId, bus: stores.bus, log, domain: { roomIdsOf: rooms.roomIdsOf, roomFor: rooms.getMine } });
+  events.on(userFeed.onDomainEvent);
   const realtime = createRealtime({
     hub,
     sessions,
@@ -96,12 +102,16 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
     // No limit of Bun's own: past it Bun drops the connection without an answer (a 502 behind
     // Caddy). The app's bodyLimit reads at most MAX_BODY_BYTES of any body and answers 413.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    routes: web?.routes,
+    development: web?.routes ? { hmr: true } : false,
     async fetch(req, srv) {
       if (headerBytes(req) > MAX_HEADER_BYTES) {
         return Response.json(errorBody("headers_too_large", `request line and headers over ${MAX_HEADER_BYTES} bytes`), { status: 431 });
       }
       const url = new URL(req.url);
       if (url.pathname === "/ws") return realtime.upgrade(req, url, srv);
+      const asset = await web?.assets?.serve(req, url);
+      if (asset) return asset;
       inflight += 1;
       try {
         return await app.fetch(req, { ip: srv.requestIP(req)?.address });
@@ -110,10 +120,23 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
         if (inflight === 0) onIdle?.();
       }
     },
-    websocket: realtime.websocket,
+    websocket: {
+      ...realtime.websocket,
+      // The user feed follows sockets beside the hub, without a hook inside it.
+      open(ws) {
+        realtime.websocket.open?.(ws);
+        userFeed.connected(ws);
+      },
+      close(ws, code, reason) {
+        realtime.websocket.close?.(ws, code, reason);
+        userFeed.disconnected(ws);
+      },
+    },
   });
   hub.attach(server);
   const started = hub.start();
+  // Best effort: the room list also refreshes on every reconnect; readiness never waits for Redis here.
+  void userFeed.start().catch((err) => log.error("user feed subscribe failed", { error: String(err) }));
 
   const requestsSettled = (timeoutMs: number) =>
     inflight === 0
@@ -147,6 +170,7 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
       await Promise.all([realtime.settle(5_000), requestsSettled(5_000)]);
       hub.closeAll(1012, "server restarting");
       hub.stop();
+      await userFeed.stop();
       await server.stop(false);
     },
   };

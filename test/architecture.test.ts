@@ -42,3 +42,22 @@ test("only src/env.ts reads process.env", () => {
   const readers = sourceFiles(SRC).filter((f) => readFileSync(f, "utf8").includes("process.env"));
   expect(readers.map((f) => relative(SRC, f))).toEqual(["env.ts"]);
 });
+
+test("web/ imports nothing from src/ but the protocol module, and only its types (no zod in the client bundle)", () => {
+  const WEB = resolve(import.meta.dir, "../web/src");
+  const files = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return files(path);
+      return /\.tsx?$/.test(entry.name) && !/\.test\.tsx?$/.test(entry.name) ? [path] : [];
+    });
+  const offending: string[] = [];
+  for (const file of files(WEB)) {
+    for (const [statement, spec] of readFileSync(file, "utf8").matchAll(/^import[^;]*?from "([^"]+)"/gm)) {
+      const target = resolve(dirname(file), spec!);
+      if (!spec!.startsWith(".") || !target.startsWith(SRC)) continue;
+      if (relative(SRC, target) !== "protocol.ts" || !statement.startsWith("import type")) offending.push(`${relative(WEB, file)}: ${statement}`);
+    }
+  }
+  expect(offending).toEqual([]);
+});

@@ -1,4 +1,4 @@
-import { eq, sql } from "drizzle-orm";
+import { asc, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { users } from "../db/schema.ts";
 import { conflict, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
@@ -23,6 +23,17 @@ export function createUsers(db: Db) {
         const field = constraint?.includes("email") ? "email" : "username";
         throw conflict(`${field} is already taken`, [{ field, message: "already taken" }]);
       }
+    },
+
+    /** Case-insensitive username prefix, alphabetical (for invites and direct messages). */
+    async searchByPrefix(prefix: string, limit: number): Promise<PublicUser[]> {
+      const pattern = `${prefix.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      return db
+        .select({ id: users.id, username: users.username })
+        .from(users)
+        .where(sql`lower(${users.username}) like ${pattern}`)
+        .orderBy(asc(sql`lower(${users.username})`))
+        .limit(limit);
     },
 
     async findByEmail(email: string) {

@@ -68,9 +68,19 @@ export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRou
     ...secured,
     method: "get",
     path: "/rooms",
-    request: { query: PageQuery(ROOMS_PAGE.max, ROOMS_PAGE.default) },
+    request: {
+      query: PageQuery(ROOMS_PAGE.max, ROOMS_PAGE.default).extend({
+        mine: z
+          .enum(["true", "false"])
+          .optional()
+          .openapi({ description: "true: only rooms I am a member of, each with unreadCount, lastActivityAt and lastReadSeq" }),
+      }),
+    },
     responses: {
-      200: jsonResponse(z.object({ data: z.array(Room), nextCursor: z.string().nullable() }), "Public rooms and private rooms I belong to"),
+      200: jsonResponse(
+        z.object({ data: z.array(Room), nextCursor: z.string().nullable() }),
+        "Public rooms and private rooms I belong to (mine=true: only rooms I am a member of)",
+      ),
       ...notModified,
       ...authErrors,
     },
@@ -160,10 +170,15 @@ export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRou
 
   return createRouter()
     .openapi(list, async (c) => {
-      const { limit, cursor } = c.req.valid("query");
+      const { limit, cursor, mine } = c.req.valid("query");
       const userId = c.get("auth").user.id;
       const afterId = cursor === undefined ? undefined : decodeIdCursor(cursor);
       const pageSize = limit ?? ROOMS_PAGE.default;
+      if (mine === "true") {
+        // My rooms with their activity: read fresh (the app reads it on start and after each reconnect).
+        const page = await rooms.listMine(userId, { limit: pageSize, afterId });
+        return c.json({ data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) }, 200);
+      }
       return cachedRoomList(c, listEndpoint, rooms, {
         userId,
         key: `rooms:${userId}:${pageSize}:${afterId ?? ""}`,

@@ -83,7 +83,21 @@ export function createRooms(db: Db, events: DomainEvents, limiter?: RateLimiter)
       order by x.seq limit ${sql.raw(String(UNREAD_COUNT_MAX))}) unread)`.mapWith(Number),
   };
 
+  // Only for my own rooms (mine=true): the newest message's time by the (room_id, seq) index.
+  const activityColumns = {
+    ...viewColumns,
+    lastActivityAt: sql<Date | string | null>`(select x.created_at from ${messages} x where x.room_id = ${rooms.id} order by x.seq desc limit 1)`,
+    lastReadSeq: me.lastReadSeq,
+  };
+
   type ViewRow = RoomRow & { memberCount: number; unreadCount: number | null };
+  type ActivityRow = ViewRow & { lastActivityAt: Date | string | null; lastReadSeq: number | null };
+  const toMyRoom = (row: ActivityRow): Room => ({
+    ...toRoom(row),
+    // A raw subquery is not mapped by drizzle: postgres.js and PGlite give a string or a Date.
+    lastActivityAt: row.lastActivityAt === null ? null : new Date(row.lastActivityAt).toISOString(),
+    lastReadSeq: Number(row.lastReadSeq ?? 0),
+  });
   const toRoom = (row: ViewRow): Room => ({
     id: row.id,
     slug: row.slug,
@@ -139,6 +153,32 @@ export function createRooms(db: Db, events: DomainEvents, limiter?: RateLimiter)
     const rows = await listQuery(userId, opts);
     const page = rows.slice(0, opts.limit);
     return { data: page.map(toRoom), nextCursor: rows.length > opts.limit ? page.at(-1)!.id : null };
+  }
+
+  /** The rooms I am a member of, with unread count, last activity and read marker. */
+  async function listMine(userId: string, opts: { limit: number; afterId?: string }): Promise<Page<Room, string>> {
+    const rows = await db
+      .select(activityColumns)
+      .from(rooms)
+      .innerJoin(me, mine(userId))
+      .where(opts.afterId ? gt(rooms.id, opts.afterId) : undefined)
+      .orderBy(rooms.id)
+      .limit(opts.limit + 1);
+    const page = rows.slice(0, opts.limit);
+    return { data: page.map(toMyRoom), nextCursor: rows.length > opts.limit ? page.at(-1)!.id : null };
+  }
+
+  /** One of my rooms as listMine shows it; undefined when I am not (or no longer) a member. */
+  async function getMine(roomId: string, userId: string): Promise<Room | undefined> {
+    if (!isUuid(roomId)) return undefined;
+    const [row] = await db.select(activityColumns).from(rooms).innerJoin(me, mine(userId)).where(eq(rooms.id, roomId)).limit(1);
+    return row && toMyRoom(row);
+  }
+
+  /** Ids of the rooms a user belongs to (by the room_members user index). */
+  async function roomIdsOf(userId: string): Promise<string[]> {
+    const rows = await db.select({ roomId: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId));
+    return rows.map((r) => r.roomId);
   }
 
   async function create(userId: string, input: { name: string; slug?: string; isPrivate?: boolean }): Promise<Room> {
@@ -321,7 +361,7 @@ export function createRooms(db: Db, events: DomainEvents, limiter?: RateLimiter)
     return { room: await get(roomId, userId), created };
   }
 
-  return { resolveReadable, get, list, listQuery, unreadCounts, create, join, leave, isMember, roleOf, members, addMember, removeMember, markRead, openDirect };
+  return { resolveReadable, get, list, listQuery, listMine, getMine, roomIdsOf, unreadCounts, create, join, leave, isMember, roleOf, members, addMember, removeMember, markRead, openDirect };
 }
 
 class SlugTaken extends Error {}

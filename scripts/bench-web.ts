@@ -1,0 +1,163 @@
+// The PWA's load performance, measured in headless Chromium (Debian's, via playwright-core):
+// bundle sizes (raw and gzip), then for a signed-in room with 1,000 messages, LCP and
+// time to first message on a cold cache with the CPU throttled 4x (CDP), and the same on a
+// repeat visit served by the service worker.
+//   bun run bench:web [--runs 3] [--messages 1000] [--throttle 4]
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { chromium, type BrowserContext } from "playwright-core";
+import { startServer } from "../test/support/server-process.ts";
+import { buildWeb } from "./build-web.ts";
+import { freePort } from "./services.ts";
+
+const { values } = parseArgs({
+  options: { verbose: { type: "boolean", default: false }, runs: { type: "string", default: "3" }, messages: { type: "string", default: "1000" }, throttle: { type: "string", default: "4" } },
+});
+const runs = Number(values.runs);
+const messageCount = Number(values.messages);
+const throttle = Number(values.throttle);
+
+const { outDir } = await buildWeb();
+const gz = (file: string) => Bun.gzipSync(readFileSync(file), { level: 9 }).length;
+const assets = readdirSync(outDir)
+  .filter((f) => /\.(js|css)$/.test(f))
+  .map((f) => ({ name: f, raw: statSync(join(outDir, f)).size, gzip: gz(join(outDir, f)) }))
+  .sort((a, b) => b.raw - a.raw);
+const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
+console.log("bundle (dist/web):");
+for (const a of assets) console.log(`  ${a.name.padEnd(36)} ${kb(a.raw).padStart(10)} raw ${kb(a.gzip).padStart(9)} gzip`);
+
+const dataDir = mkdtempSync(join(tmpdir(), "chat-bench-web-"));
+const port = freePort();
+const base = `http://127.0.0.1:${port}`;
+const server = startServer({ PORT: String(port), DATABASE_URL: "", REDIS_URL: "", DATA_DIR: dataDir, RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn" });
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+
+try {
+  await server.waitReady(60_000);
+  const account = { email: `bench${Date.now()}@example.com`, username: `bench${Date.now().toString(36)}`, password: "correct horse battery" };
+  const reg = await fetch(`${base}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(account) });
+  const { token } = (await reg.json()) as { token: string };
+  const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+  const room = (await (await fetch(`${base}/api/rooms`, { method: "POST", headers: auth, body: JSON.stringify({ name: "Bench room" }) })).json()) as { id: string };
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < messageCount) {
+        const i = next++;
+        await fetch(`${base}/api/rooms/${room.id}/messages`, { method: "POST", headers: auth, body: JSON.stringify({ content: `Message number ${i + 1}: some ordinary chat text of a usual length`, clientMsgId: `b-${i}` }) });
+      }
+    }),
+  );
+  console.log(`\nroom with ${messageCount} messages ready; CPU throttled ${throttle}x; ${runs} runs; load: ${readFileSync("/proc/loadavg", "utf8").trim()}`);
+
+  const cold: Sample[] = [];
+  const warm: Sample[] = [];
+  for (let r = 0; r < runs; r++) {
+    const context = await browser.newContext({ baseURL: base, viewport: { width: 1200, height: 760 } });
+    await context.request.post("/api/auth/login", { data: { email: account.email, password: account.password } });
+    cold.push(await visit(context, `/r/${room.id}`));
+    // Let the service worker install and take control, then come back.
+    const page = context.pages()[0]!;
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+    await page.waitForTimeout(500);
+    await page.close();
+    warm.push(await visit(context, `/r/${room.id}`));
+    await context.close();
+  }
+  report("cold (empty cache)", cold);
+  report("repeat visit (service worker)", warm);
+} finally {
+  await browser.close();
+  await server.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+interface Sample {
+  lcp: number;
+  firstMessage: number;
+  jsBytes: number;
+  jsGzip: number;
+  fromSw: number;
+}
+
+async function visit(context: BrowserContext, path: string): Promise<Sample> {
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Emulation.setCPUThrottlingRate", { rate: throttle });
+  await cdp.send("Network.enable");
+  let fromSw = 0;
+  cdp.on("Network.responseReceived", (e) => {
+    if (e.response.fromServiceWorker) fromSw++;
+  });
+  await page.addInitScript(() => {
+    const w = window as unknown as { __lcp: number; __firstMessage: number };
+    w.__lcp = 0;
+    w.__firstMessage = 0;
+    new PerformanceObserver((list) => {
+      const last = list.getEntries().at(-1) as (PerformanceEntry & { element?: Element }) | undefined;
+      if (last) {
+        w.__lcp = last.startTime;
+        (w as unknown as { __lcpElement: string }).__lcpElement = last.element ? `${last.element.tagName}.${last.element.className}` : "?";
+      }
+    }).observe({ type: "largest-contentful-paint", buffered: true });
+    new MutationObserver((_, obs) => {
+      if (document.querySelector(".message-list [data-seq]")) {
+        w.__firstMessage = performance.now();
+        obs.disconnect();
+      }
+    }).observe(document, { childList: true, subtree: true });
+  });
+  await page.goto(path, { waitUntil: "load" });
+  await page.waitForFunction(() => (window as unknown as { __firstMessage: number }).__firstMessage > 0, null, { timeout: 60_000 });
+  await page.waitForTimeout(1000);
+  const { lcp, firstMessage } = await page.evaluate(() => {
+    const w = window as unknown as { __lcp: number; __firstMessage: number };
+    return { lcp: w.__lcp, firstMessage: w.__firstMessage };
+  });
+  const scripts = await page.evaluate(() =>
+    performance.getEntriesByType("resource").filter((e) => (e as PerformanceResourceTiming).initiatorType === "script" || e.name.endsWith(".js")).map((e) => e.name),
+  );
+  if (values.verbose) {
+    const timeline = await page.evaluate(() => ({
+      lcpElement: (window as unknown as { __lcpElement: string }).__lcpElement,
+      resources: performance
+        .getEntriesByType("resource")
+        .map((e) => `${Math.round(e.startTime)}-${Math.round((e as PerformanceResourceTiming).responseEnd)} ${new URL(e.name).pathname}${new URL(e.name).search}`),
+      nav: performance.getEntriesByType("navigation").map((e) => Math.round((e as PerformanceNavigationTiming).responseEnd)),
+      fcp: performance.getEntriesByName("first-contentful-paint").map((e) => Math.round(e.startTime)),
+    }));
+    console.log(JSON.stringify(timeline, null, 1));
+  }
+  let jsBytes = 0;
+  let jsGzip = 0;
+  for (const url of new Set(scripts)) {
+    const name = new URL(url).pathname.slice(1);
+    const asset = assets.find((a) => a.name === name);
+    if (asset) {
+      jsBytes += asset.raw;
+      jsGzip += asset.gzip;
+    }
+  }
+  await cdp.detach();
+  return { lcp, firstMessage, jsBytes, jsGzip, fromSw };
+}
+
+function median(xs: number[]) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function report(label: string, samples: Sample[]) {
+  console.log(`\n${label}:`);
+  console.log(`  LCP               median ${median(samples.map((s) => s.lcp)).toFixed(0)} ms   (${samples.map((s) => s.lcp.toFixed(0)).join(", ")})`);
+  console.log(`  first message     median ${median(samples.map((s) => s.firstMessage)).toFixed(0)} ms   (${samples.map((s) => s.firstMessage.toFixed(0)).join(", ")})`);
+  console.log(`  JS for this page  ${kb(samples[0]!.jsBytes)} raw, ${kb(samples[0]!.jsGzip)} gzip`);
+  console.log(`  responses from the service worker: ${samples.map((s) => s.fromSw).join(", ")}`);
+}

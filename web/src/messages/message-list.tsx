@@ -1,0 +1,160 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Virtuoso, type VirtuosoHandle } from "react-virtuoso";
+import type { Message } from "../../../src/protocol.ts";
+import type { PendingMessage } from "../apply-event.ts";
+import { useChat } from "../app/chat-store.ts";
+import { MessageRow, type Item, type RowActions } from "./message-row.tsx";
+
+/** Virtuoso's indexes only ever go down when older pages are prepended; start high. */
+const BASE_INDEX = 1_000_000_000;
+const GROUP_MS = 5 * 60_000;
+const LIST_COMPONENTS = {
+  Header: ({ context }: { context?: { reachedStart: boolean } }) => (
+    <div className="list-head">{context?.reachedStart ? "This is the start of the room." : "Loading older messages…"}</div>
+  ),
+};
+
+interface Props {
+  messages: Message[];
+  pending: PendingMessage[];
+  myId: string;
+  /** Messages above this seq were unread when the room opened. */
+  lastReadSeq: number;
+  reachedStart: boolean;
+  jumpTo?: number;
+  loadOlder: () => Promise<void>;
+  onReadBottom: () => void;
+  actions: RowActions;
+}
+
+const keyOf = (item: Item) =>
+  item.kind === "message" ? `${item.message.author.id}:${item.message.clientMsgId}` : `${item.pending.author.id}:${item.pending.clientMsgId}`;
+const authorOf = (item: Item) => (item.kind === "message" ? item.message.author.id : item.pending.author.id);
+const timeOf = (item: Item) => Date.parse(item.kind === "message" ? item.message.createdAt : item.pending.createdAt);
+
+export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart, jumpTo, loadOlder, onReadBottom, actions }: Props) {
+  const connected = useChat((s) => s.connection === "connected");
+  const virtuoso = useRef<VirtuosoHandle>(null);
+  const [atBottom, setAtBottom] = useState(true);
+  const [unseen, setUnseen] = useState(0);
+  const loading = useRef(false);
+
+  // Fixed at open: where the "new messages" line goes and what the list shows first.
+  const opened = useRef<{ anchorSeq: number; firstUnreadSeq: number | null } | null>(null);
+  if (!opened.current && messages.length > 0) {
+    const firstUnread = messages.find((m) => m.seq > lastReadSeq && m.author.id !== myId);
+    opened.current = { anchorSeq: messages[0]!.seq, firstUnreadSeq: firstUnread?.seq ?? null };
+  }
+
+  const items = useMemo<Item[]>(
+    () => [...messages.map((message) => ({ kind: "message" as const, message })), ...pending.map((p) => ({ kind: "pending" as const, pending: p }))],
+    [messages, pending],
+  );
+  const anchorSeq = opened.current?.anchorSeq ?? 0;
+  const prepended = Math.max(0, messages.findIndex((m) => m.seq >= anchorSeq));
+  const firstItemIndex = BASE_INDEX - prepended;
+
+  const initialIndex = useMemo(() => {
+    const target = jumpTo ?? opened.current?.firstUnreadSeq ?? null;
+    const at = target === null ? -1 : messages.findIndex((m) => m.seq >= target);
+    return at >= 0 ? { index: at, align: jumpTo ? ("center" as const) : ("start" as const) } : Math.max(0, items.length - 1);
+    // Only the first render's value counts (Virtuoso reads it once).
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  // New messages of others while scrolled up: count them for the "new messages" button.
+  const lastCount = useRef(messages.length);
+  const lastNewest = useRef(messages.at(-1)?.seq ?? 0);
+  useEffect(() => {
+    const newest = messages.at(-1)?.seq ?? 0;
+    if (!atBottom && newest > lastNewest.current) {
+      setUnseen((n) => n + messages.filter((m) => m.seq > lastNewest.current && m.author.id !== myId).length);
+    }
+    lastNewest.current = newest;
+    lastCount.current = messages.length;
+  }, [messages, atBottom, myId]);
+
+  // My own new message always brings the list to the bottom.
+  const pendingCount = useRef(pending.length);
+  useEffect(() => {
+    if (pending.length > pendingCount.current) virtuoso.current?.scrollToIndex({ index: "LAST" });
+    pendingCount.current = pending.length;
+  }, [pending.length]);
+
+  useEffect(() => {
+    if (atBottom) {
+      setUnseen(0);
+      onReadBottom();
+    }
+  }, [atBottom, messages, onReadBottom]);
+
+  const startReached = useCallback(() => {
+    if (loading.current || reachedStart) return;
+    loading.current = true;
+    void loadOlder().finally(() => {
+      loading.current = false;
+    });
+  }, [loadOlder, reachedStart]);
+
+  // A row once drawn with its author's name keeps it: when an older page lands above, regrouping
+  // would shrink the row and move everything below it (the reader's place).
+  const withHead = useRef(new Set<string>());
+  const itemContent = useCallback(
+    (index: number, item: Item) => {
+      const prev = items[index - firstItemIndex - 1];
+      const key = keyOf(item);
+      const grouped =
+        !withHead.current.has(key) && Boolean(prev && authorOf(prev) === authorOf(item) && timeOf(item) - timeOf(prev) < GROUP_MS);
+      if (!grouped) withHead.current.add(key);
+      const seq = item.kind === "message" ? item.message.seq : undefined;
+      const marker = seq !== undefined && seq === opened.current?.firstUnreadSeq;
+      return (
+        <MessageRow
+          item={item}
+          grouped={grouped && !marker}
+          mine={authorOf(item) === myId}
+          myId={myId}
+          unreadMarker={marker}
+          highlighted={seq !== undefined && seq === jumpTo}
+          actions={actions}
+          offline={item.kind === "pending" && !connected}
+        />
+      );
+    },
+    [items, firstItemIndex, myId, jumpTo, actions, connected],
+  );
+
+  if (items.length === 0) {
+    return (
+      <div className="list-empty">
+        <p>No messages yet. Say hello!</p>
+      </div>
+    );
+  }
+
+  return (
+    <div className="list-wrap">
+      <Virtuoso
+        ref={virtuoso}
+        className="message-list"
+        data={items}
+        firstItemIndex={firstItemIndex}
+        initialTopMostItemIndex={initialIndex}
+        computeItemKey={(_, item) => keyOf(item)}
+        itemContent={itemContent}
+        startReached={startReached}
+        followOutput={(bottom) => (bottom ? "auto" : false)}
+        atBottomStateChange={setAtBottom}
+        atBottomThreshold={80}
+        increaseViewportBy={{ top: 800, bottom: 200 }}
+        context={{ reachedStart }}
+        components={LIST_COMPONENTS}
+      />
+      {!atBottom && unseen > 0 && (
+        <button type="button" className="new-below" onClick={() => virtuoso.current?.scrollToIndex({ index: "LAST", behavior: "smooth" })}>
+          ↓ {unseen} new {unseen === 1 ? "message" : "messages"}
+        </button>
+      )}
+    </div>
+  );
+}

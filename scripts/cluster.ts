@@ -278,6 +278,7 @@ export async function startCaddy(dir: string, port: number, instances: { port: n
   const caddyBin = Bun.which("caddy");
   if (!caddyBin) throw new Error("caddy not found: run scripts/ensure-tools.sh --cluster");
   const home = mkdirp(join(dir, "caddy"));
+  const metricsPort = freePort();
   const proc = Bun.spawn([caddyBin, "run", "--config", join(ROOT, "Caddyfile"), "--adapter", "caddyfile"], {
     cwd: ROOT,
     env: childEnv({
@@ -286,6 +287,7 @@ export async function startCaddy(dir: string, port: number, instances: { port: n
       UPSTREAMS: instances.map((i) => `127.0.0.1:${i.port}`).join(" "),
       // Caddy refuses what the instances would refuse anyway, before they see it.
       CADDY_MAX_BODY_BYTES: String(maxBodyBytes),
+      CADDY_METRICS_PORT: String(metricsPort),
       // Caddy keeps its autosave and data under these; keep them throwaway.
       HOME: home,
       XDG_CONFIG_HOME: home,
@@ -303,7 +305,7 @@ export async function startCaddy(dir: string, port: number, instances: { port: n
     await stopProcess(proc, "SIGKILL");
     throw err;
   }
-  return { url, port, proc, output: out.text, metricsUrl: `http://127.0.0.2:${port}/metrics` };
+  return { url, port, proc, output: out.text, metricsUrl: `http://127.0.0.2:${metricsPort}/metrics` };
 }
 
 async function main() {

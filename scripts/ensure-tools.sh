@@ -26,15 +26,15 @@ apt_install() {
 
 need_services=""
 need_caddy=""
-need_browser=""
 need_promtool=""
+need_browser=""
 need_fuzz=""
 for arg in "$@"; do
   case "$arg" in
     --services) need_services=1 ;;
     --cluster) need_services=1; need_caddy=1 ;;
-    --browser) need_browser=1 ;;
     --monitoring) need_promtool=1 ;;
+    --browser) need_browser=1 ;;
     --fuzz) need_fuzz=1 ;;
     *) echo "[setup] unknown option: $arg" >&2; exit 2 ;;
   esac

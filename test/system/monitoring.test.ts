@@ -131,6 +131,11 @@ test(
       stdout: "ignore",
       stderr: "pipe",
     });
+    // Unset CADDY_METRICS_PORT: the metrics listener takes a free loopback port, which Caddy logs.
+    let log = "";
+    void (async () => {
+      for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) log += new TextDecoder().decode(chunk);
+    })();
     try {
       let status = 0;
       for (let i = 0; i < 100 && status !== 200; i++) {
@@ -139,7 +144,9 @@ test(
       }
       expect(status).toBe(200);
       expect((await fetch(`${cluster.url}/readyz`)).status).toBe(200);
-      const mine = await scrapedNames(`http://127.0.0.2:${port}/metrics`);
+      const metricsAddress = /"actual_address":"(127\.0\.0\.2:\d+)"/.exec(log)?.[1];
+      expect(metricsAddress).toBeDefined();
+      const mine = await scrapedNames(`http://${metricsAddress}/metrics`);
       expect(mine.has("caddy_http_request_duration_seconds_count")).toBe(true);
       expect((await scrapedNames(cluster.caddy!.metricsUrl)).has("caddy_reverse_proxy_upstreams_healthy")).toBe(true);
     } finally {

@@ -85,6 +85,12 @@ describe("GET /api/ops/instances", () => {
     expect(bad.status).toBe(401);
   });
 
+  test("the endpoint is in the OpenAPI document, with its 401 and 404", async () => {
+    const doc = (await (await fetch(`${cluster.instances[0]!.url}/api/openapi.json`)).json()) as { paths: Record<string, { get?: { responses: Record<string, unknown> } }> };
+    const get = doc.paths["/api/ops/instances"]?.get;
+    expect(Object.keys(get?.responses ?? {})).toEqual(expect.arrayContaining(["200", "401", "404"]));
+  });
+
   test("a stopped instance drops off the page once its snapshot expires", async () => {
     await cluster.instances[1]!.stop();
     const deadline = Date.now() + 10_000;

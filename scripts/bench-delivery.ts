@@ -1,25 +1,32 @@
 // Real-time delivery across instances, measured end to end with real processes:
 //   bun run bench:delivery [--clients 200] [--rooms 10] [--rate 200] [--duration 10]
 //                          [--instances 2] [--users N] [--senders N] [--client-procs 1] [--caddy] [--json]
-//                          [--target bun|peer]
+//                          [--target bun|peer] [--protocol v1|v2] [--cpu-prof DIR]
 // Starts throwaway Postgres + Redis and N instances (RATE_LIMIT_MULTIPLIER=1000),
 // registers users over HTTP, creates rooms, then K client processes (this script
 // in worker mode) open the WebSockets (spread over the instances and rooms, or all
 // through Caddy with --caddy) and join. For --duration seconds the senders send
 // --rate messages/s in total; every receiver records now - sentAt per new_message
 // and checks its room's envelope `seq`: increasing, with no gap or duplicate.
+// --protocol v2 asks for the lean encoding (Sec-WebSocket-Protocol: chat.v2); the
+// report gives the bytes received per delivered message either way (frame payloads
+// plus the WebSocket frame headers, counted by the clients). --cpu-prof DIR runs the
+// instances under `bun --cpu-prof` (a .cpuprofile and a .md summary each, in DIR).
 // A benchmark, not a test: it prints numbers and exits 0 unless something broke.
 // --target peer runs the same against the benchmark peer (load/peers/socketio: Node +
 // Socket.IO), with seeded users signing in instead of registering; its delivery order is not
 // part of its contract, so order violations are reported but only completeness fails it.
+// Its Socket.IO frames are counted the same way (payload + header bytes). --protocol is
+// ours only (the peer has one encoding).
 // Loopback only; every phase has a deadline.
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
-import { wireFor, wsUrl, type WireEvent } from "../load/lib/wire.js";
+import { wireFor, wsUrl, type Wire, type WireEvent } from "../load/lib/wire.js";
 import { childEnv } from "../src/env.ts";
+import { createV2Decoder, PROTOCOL_V2 } from "../src/protocol-v2.ts";
 import { startCluster } from "./cluster.ts";
 import { procStat, processTree, readLines } from "./lib/process.ts";
 import { startPeerCluster } from "./peer-cluster.ts";
@@ -39,6 +46,8 @@ const { values: flags } = parseArgs({
     caddy: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     target: { type: "string", default: "bun" },
+    protocol: { type: "string", default: "v1" },
+    "cpu-prof": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
     // Internal: worker mode.
     worker: { type: "string" },
@@ -59,6 +68,7 @@ interface ClientPlan {
 
 interface Plan {
   target: "bun" | "peer";
+  protocol: "v1" | "v2";
   durationMs: number;
   rate: number;
   workers: number;
@@ -72,6 +82,11 @@ interface WorkerResult {
   sent: number;
   acked: number;
   received: number;
+  /** Frames and their bytes received from "go" to "finish": payload, and payload + WebSocket headers. */
+  frames: number;
+  payloadBytes: number;
+  wireBytes: number;
+  newMessageBytes: number;
   /** Latency in whole ms (Date.now() resolution) -> count. */
   latency: Record<string, number>;
   ackLatency: Record<string, number>;
@@ -112,12 +127,19 @@ async function runWorker(planPath: string, me: number) {
   let firstDeliveryAt = 0;
   let lastDeliveryAt = 0;
   let finishing = false;
+  let measuring = false;
+  let frames = 0;
+  let payloadBytes = 0;
+  let wireBytes = 0;
+  let newMessageBytes = 0;
+  // Server frames carry no mask: 2 header bytes up to 125, 4 up to 65,535, else 10.
+  const headerBytes = (n: number) => (n < 126 ? 2 : n < 65536 ? 4 : 10);
   const bump = (map: Map<number, number>, key: number) => map.set(key, (map.get(key) ?? 0) + 1);
 
   const open = (client: ClientPlan) =>
     new Promise<ClientSocket>((resolve, reject) => {
-      const wire = wireFor(plan.target, client.token);
-      const ws = new WebSocket(wsUrl(plan.target, client.base, client.token));
+      const wire = benchWireFor(plan.target, plan.protocol, client.token);
+      const ws = new WebSocket(wsUrl(plan.target, client.base, client.token), wire.protocols);
       const socket: ClientSocket = { plan: client, ws, wire, last: 0, seqs: [], own: [] };
       const timer = setTimeout(() => reject(new Error(`client ${client.index}: no joined in 20 s`)), 20_000);
       const handle = (ev: WireEvent) => {
@@ -163,7 +185,16 @@ async function runWorker(planPath: string, me: number) {
         reject(new Error(`client ${client.index}: closed ${ev.code} ${ev.reason}`));
       };
       ws.onmessage = (ev) => {
-        for (const e of wire.parse(ev.data as string, ws)) handle(e);
+        const text = ev.data as string;
+        const events = wire.parse(text, ws);
+        // Every payload here is ASCII (UUIDs, numbers, "bench message N"): length = bytes.
+        if (measuring) {
+          frames++;
+          payloadBytes += text.length;
+          wireBytes += text.length + headerBytes(text.length);
+          if (events.some((e) => e.type === "message")) newMessageBytes += text.length;
+        }
+        for (const e of events) handle(e);
       };
     });
 
@@ -183,6 +214,7 @@ async function runWorker(planPath: string, me: number) {
   };
 
   const go = await nextCommand();
+  measuring = true;
   const t0 = Number(go.split(" ")[1]);
   const cpuStart = process.cpuUsage();
   const progress = setInterval(() => say("progress", { received, acked, sent }), 250);
@@ -209,6 +241,7 @@ async function runWorker(planPath: string, me: number) {
   }
 
   const finish = await nextCommand();
+  measuring = false;
   clearInterval(progress);
   const cpu = process.cpuUsage(cpuStart);
   const lastSeqs = JSON.parse(finish.slice(finish.indexOf(" ") + 1)) as Record<string, number>;
@@ -229,6 +262,10 @@ async function runWorker(planPath: string, me: number) {
     sent,
     acked,
     received,
+    frames,
+    payloadBytes,
+    wireBytes,
+    newMessageBytes,
     latency: Object.fromEntries(latency),
     ackLatency: Object.fromEntries(ackLatency),
     orderViolations,
@@ -243,6 +280,35 @@ async function runWorker(planPath: string, me: number) {
   };
   say("result", result);
   process.exit(0);
+}
+
+/**
+ * The wire of one client: load/lib/wire.js for v1 and the peer; for our v2 the same
+ * frames sent, and received frames decoded by the product's own lean decoder.
+ */
+function benchWireFor(target: "bun" | "peer", protocol: "v1" | "v2", token: string): Wire & { protocols?: string[] } {
+  const wire = wireFor(target, token);
+  if (target !== "bun" || protocol === "v1") return wire;
+  const decoder = createV2Decoder();
+  return {
+    ...wire,
+    protocols: [PROTOCOL_V2],
+    parse(text: string): WireEvent[] {
+      const f = decoder.decode(text);
+      switch (f.event) {
+        case "new_message":
+          return [{ type: "message", roomId: f.data.roomId, seq: f.seq!, sentAt: f.data.sentAt }];
+        case "message_ack":
+          return [{ type: "ack", ref: f.ref, clientMsgId: f.data.clientMsgId, seq: f.data.seq }];
+        case "joined":
+          return [{ type: "joined", ref: f.ref, roomId: f.data.roomId, lastSeq: f.data.lastSeq }];
+        case "error":
+          return [{ type: "error", ref: f.ref, code: f.data.code, message: f.data.message }];
+        default:
+          return [];
+      }
+    },
+  };
 }
 
 function say(kind: string, data: unknown) {
@@ -392,8 +458,18 @@ interface BenchCluster {
 }
 
 const startOurs = (instances: number): Promise<BenchCluster> =>
-  // Clients share users (--users): lift the per-user socket cap for the benchmark.
-  startCluster({ instances, caddy: flags.caddy, env: { RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn", WS_MAX_SOCKETS_PER_USER: "10000" } });
+  startCluster({
+    instances,
+    caddy: flags.caddy,
+    // Clients share users (--users): lift the per-user socket cap for the benchmark.
+    env: {
+      RATE_LIMIT_MULTIPLIER: "1000",
+      LOG_LEVEL: "warn",
+      WS_MAX_SOCKETS_PER_USER: "10000",
+      // Bun reads its own flags from BUN_OPTIONS; the profile is written when the instance exits.
+      ...(flags["cpu-prof"] ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-md --cpu-prof-dir=${flags["cpu-prof"]}` } : {}),
+    },
+  });
 
 /** Stores, the product's schema and `users` seeded accounts, then the peer's processes. */
 async function startPeer(dir: string, instances: number, users: number): Promise<BenchCluster> {
@@ -429,7 +505,8 @@ async function runBench() {
   if (flags.help) {
     console.log(
       "bun run bench:delivery [--clients 200] [--rooms 10] [--rate 200] [--duration 10] [--instances 2]\n" +
-        "                       [--users N] [--senders N] [--client-procs 1] [--caddy] [--json] [--target bun|peer]",
+        "                       [--users N] [--senders N] [--client-procs 1] [--caddy] [--json] [--target bun|peer]\n" +
+          "                       [--protocol v1|v2] [--cpu-prof DIR]",
     );
     return;
   }
@@ -443,6 +520,10 @@ async function runBench() {
   const procs = positiveInt("client-procs", flags["client-procs"]);
   const target = flags.target as "bun" | "peer";
   if (target !== "bun" && target !== "peer") throw new Error("--target must be bun or peer");
+  const protocol = flags.protocol;
+  if (protocol !== "v1" && protocol !== "v2") throw new Error(`--protocol must be v1 or v2, got ${protocol}`);
+  if (target === "peer" && protocol !== "v1") throw new Error("--protocol v2 is ours only (the peer speaks Socket.IO)");
+  if (flags["cpu-prof"] && target !== "bun") throw new Error("--cpu-prof profiles our Bun instances only");
   if (rooms * 2 > clients) throw new Error("--clients must be at least twice --rooms (a room needs a receiver)");
   if (senders > clients) throw new Error("--senders must not exceed --clients");
   const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -495,6 +576,7 @@ async function runBench() {
     const wsBases = flags.caddy ? [c.url] : httpUrls;
     const plan: Plan = {
       target,
+      protocol,
       durationMs: durationS * 1000,
       rate,
       workers: procs,
@@ -603,6 +685,7 @@ async function runBench() {
       users,
       senders,
       clientProcs: procs,
+      protocol,
       viaCaddy: flags.caddy,
       durationS,
       targetRate: rate,
@@ -611,6 +694,13 @@ async function runBench() {
         expected,
         received,
         perSecond: Math.round(received / Math.max(0.001, (lastAt - Math.min(firstAt, t0)) / 1000)),
+      },
+      // Every frame the clients got while measuring (acks, presence diffs included), per delivered message.
+      bytesPerDelivery: {
+        frames: sum((r) => r.frames),
+        payload: +(sum((r) => r.payloadBytes) / Math.max(1, received)).toFixed(1),
+        wire: +(sum((r) => r.wireBytes) / Math.max(1, received)).toFixed(1),
+        newMessageFrame: +(sum((r) => r.newMessageBytes) / Math.max(1, received)).toFixed(1),
       },
       latencyMs: {
         p50: pct(latency, 50),
@@ -671,6 +761,11 @@ function printReport(r: any) {
     ["messages sent / acked / committed", `${r.messages.sent} / ${r.messages.acked} / ${r.messages.committed}`],
     ["deliveries expected / received", `${r.deliveries.expected} / ${r.deliveries.received}`],
     ["deliveries/s", `${r.deliveries.perSecond}`],
+    ["protocol", r.protocol],
+    [
+      "bytes per delivery: frames / wire / new_message",
+      `${r.bytesPerDelivery.payload} / ${r.bytesPerDelivery.wire} / ${r.bytesPerDelivery.newMessageFrame} B (${r.bytesPerDelivery.frames} frames)`,
+    ],
     ["latency p50 / p95 / p99 / max", `${r.latencyMs.p50} / ${r.latencyMs.p95} / ${r.latencyMs.p99} / ${r.latencyMs.max} ms`],
     ["ack latency p50 / p99", `${r.ackLatencyMs.p50} / ${r.ackLatencyMs.p99} ms`],
     ["order violations / duplicates / missing", `${r.order.violations} / ${r.order.duplicates} / ${r.order.missing}`],

@@ -3,6 +3,7 @@
 // capability's ws.ts (which uses it), so neither imports the other.
 import type { ServerWebSocket } from "bun";
 import type { ClientEvent, ClientFrame, ServerData, UserRef } from "./protocol.ts";
+import type { ProtocolVersion } from "./protocol-v2.ts";
 
 export interface SocketData {
   user: UserRef & { email: string };
@@ -12,6 +13,10 @@ export interface SocketData {
   /** Joins not finished yet, by every key the client may use to leave them (as sent, lowercased, id). */
   pendingJoins: Map<string, { left: boolean }>;
   typingAt: Map<string, number>;
+  /** The frame encoding negotiated at the upgrade (Sec-WebSocket-Protocol). */
+  protocol: ProtocolVersion;
+  /** v2: the alias each room was given in this socket's `joined`, by room id. */
+  aliases: Map<string, number>;
   /** Frame rate limit; `noticed`: the socket was told it is limited since the bucket last had a token. */
   bucket: { tokens: number; at: number; noticed: boolean };
 }

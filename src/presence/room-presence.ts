@@ -1,4 +1,4 @@
-import { encodeFrame, type ServerData, type UserRef } from "../protocol.ts";
+import type { ServerData, UserRef } from "../protocol.ts";
 import { dedupeUsers, type PresenceStore } from "./store.ts";
 
 /** What presence needs of the real-time layer (which implements it). */
@@ -6,8 +6,8 @@ export interface PresenceRooms {
   /** Room ids open on this instance. */
   ids(): Iterable<string>;
   isOpen(roomId: string): boolean;
-  /** A frame to every socket of the room on this instance, and to those joining it that got their first list. */
-  sendToRoom(roomId: string, text: string): void;
+  /** A diff to every socket of the room on this instance (each in its version), and to those joining it that got their first list. */
+  sendToRoom(roomId: string, diff: ServerData<"presence_diff">): void;
   /** Tells the other instances that the room's online set changed. */
   announce(roomId: string): void;
 }
@@ -78,7 +78,7 @@ export function createRoomPresence({ store, rooms, listMax, logError }: RoomPres
     const total = next.size;
     const named = total <= listMax;
     const diff: ServerData<"presence_diff"> = { roomId, joined: named ? joined : [], left: named ? left : [], total };
-    rooms.sendToRoom(roomId, encodeFrame("presence_diff", diff));
+    rooms.sendToRoom(roomId, diff);
   }
 
   async function read(roomIds: string[]) {

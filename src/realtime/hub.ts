@@ -16,6 +16,7 @@ import { createSessionSockets } from "./session-sockets.ts";
 import { createSlowConsumers } from "./slow-consumers.ts";
 import { createSubscriptionCaps } from "./subscription-caps.ts";
 import { createTyping } from "./typing.ts";
+import { encodeFor, publishShared, roomShared, topicOf } from "./wire.ts";
 
 export interface HubOptions {
   instanceId: string;
@@ -93,11 +94,12 @@ export function createHub(opts: HubOptions) {
       isOpen: (roomId) => rooms.get(roomId) !== undefined,
       // Through the topic, like room events: never dropped for a slow socket, which the sweep
       // closes with 4008 instead (it rejoins with a fresh list).
-      sendToRoom: (roomId, text) => {
+      sendToRoom: (roomId, diff) => {
         const room = rooms.get(roomId);
         if (!room) return;
-        for (const joiner of room.joiners) joiner.presence?.push(text);
-        server?.publish(room.topic, text);
+        const frame = roomShared(room, "presence_diff", diff);
+        for (const joiner of room.joiners) joiner.presence?.push(frame);
+        publishShared(server, room, frame);
         metrics.presenceDiffs.inc();
       },
       announce: (roomId) => void publishBus(roomId, { t: "presence", o: instanceId, roomId }),
@@ -127,7 +129,8 @@ export function createHub(opts: HubOptions) {
   function detach(ws: Socket, room: LocalRoom) {
     if (!room.sockets.delete(ws)) return;
     for (const [key, id] of ws.data.roomKeys) if (id === room.id) ws.data.roomKeys.delete(key);
-    if (ws.readyState === 1) ws.unsubscribe(room.topic);
+    if (ws.data.aliases.get(room.id) === room.alias) ws.data.aliases.delete(room.id);
+    if (ws.readyState === 1) ws.unsubscribe(topicOf(room, ws.data.protocol));
     presence.wentOffline(room.id, ws.data.user.id);
     rooms.closeIfIdle(room);
   }
@@ -222,6 +225,7 @@ export function createHub(opts: HubOptions) {
       ws.data.roomKeys.clear();
       ws.data.pendingJoins.clear();
       ws.data.typingAt.clear();
+      ws.data.aliases.clear();
     },
 
     /** Live sockets of the user on this instance (the per-user socket cap). */
@@ -229,6 +233,9 @@ export function createHub(opts: HubOptions) {
 
     /** One frame to one socket; past its buffered-bytes limit it is closed with 4008. */
     send: slow.send,
+
+    /** A frame for this socket, in the version it negotiated. */
+    encodeFor,
 
     assertCanJoin(ws: Socket, roomKey: string) {
       if (ws.data.roomKeys.has(roomKey.toLowerCase())) return; // a rejoin replaces its subscription

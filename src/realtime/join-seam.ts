@@ -1,10 +1,11 @@
 import { AppError } from "../http/errors.ts";
 import type { RoomPresence } from "../presence/room-presence.ts";
-import { encodeFrame, roomFrame, type RoomEvent } from "../protocol.ts";
+import type { RoomEvent } from "../protocol.ts";
 import type { Socket } from "../socket-context.ts";
 import type { HubDomain } from "./hub-domain.ts";
 import type { Joiner, LocalRoom, RoomTopics } from "./room-topics.ts";
 import type { SlowConsumers } from "./slow-consumers.ts";
+import { encodeFor, topicOf } from "./wire.ts";
 
 export interface JoinSeamOptions {
   rooms: RoomTopics;
@@ -51,7 +52,7 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
   async function streamReplay(ws: Socket, room: LocalRoom, firstPage: RoomEvent[], stillWanted: () => boolean) {
     let last: number | null = null;
     for (let page = firstPage; page.length; ) {
-      for (const event of page) if (!slow.send(ws, roomFrame(event))) return undefined;
+      for (const event of page) if (!slow.send(ws, encodeFor(ws.data, event.kind, event.message, { seq: event.seq }))) return undefined;
       last = page.at(-1)!.seq;
       if (page.length < replayPage) break;
       page = await domain.eventsAfter(room.id, last, replayPage);
@@ -102,10 +103,10 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
         if (held.seq <= last) continue;
         last = held.seq;
       }
-      if (held.origin !== ws) slow.send(ws, held.text); // its own message came as message_ack
+      if (held.origin !== ws) slow.send(ws, held.frame.text(ws.data.protocol)); // its own message came as message_ack
     }
-    for (const text of joiner.presence ?? []) slow.send(ws, text);
-    ws.subscribe(room.topic);
+    for (const frame of joiner.presence ?? []) slow.send(ws, frame.text(ws.data.protocol));
+    ws.subscribe(topicOf(room, ws.data.protocol));
     room.sockets.add(ws);
     ws.data.roomKeys.set(room.id, room.id);
   }
@@ -134,9 +135,11 @@ export function createJoinSeam({ rooms, domain, presence, slow, gapWaitMs, repla
       const base = after ?? room.sequencer.lastReleased;
       const lastSeq = Math.max(room.sequencer.lastReleased, firstPage.at(-1)?.seq ?? 0, after ?? 0);
       const truncated = start?.truncated ? { truncated: true as const, fromSeq: start.after + 1 } : {};
-      slow.send(ws, encodeFrame("joined", { roomId: room.id, slug: req.slug, lastSeq, ...truncated }, { ref }));
+      // v2 frames of this room name it by the alias handed out here.
+      ws.data.aliases.set(room.id, room.alias);
+      slow.send(ws, encodeFor(ws.data, "joined", { roomId: room.id, slug: req.slug, lastSeq, ...truncated }, { ref, alias: room.alias }));
       // The diffs released from now on apply to this list: they are held for the socket.
-      slow.send(ws, encodeFrame("presence", presence.firstList(room.id, user)));
+      slow.send(ws, encodeFor(ws.data, "presence", presence.firstList(room.id, user)));
       joiner.presence = [];
       const replayed = await streamReplay(ws, room, firstPage, stillWanted);
       if (replayed === undefined) return;

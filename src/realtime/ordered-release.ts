@@ -1,9 +1,9 @@
 import type { Server } from "bun";
-import { roomFrame } from "../protocol.ts";
 import type { Socket, SocketData } from "../socket-context.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
 import type { Sequenced } from "./room-sequencer.ts";
 import type { LocalRoom } from "./room-topics.ts";
+import { publishShared, roomEventShared } from "./wire.ts";
 
 export interface OrderedReleaseOptions {
   metrics: RealtimeMetrics;
@@ -23,7 +23,7 @@ export function createOrderedRelease({ metrics, server, maxJoinerBuffer }: Order
   const origins = new Map<string, Socket>();
 
   function release(room: LocalRoom, { event, extra }: Sequenced<Socket>) {
-    const text = roomFrame(event);
+    const frame = roomEventShared(room, event);
     let origin = extra;
     if (!origin && event.kind === "new_message") {
       const key = originKey(room.id, event.message.author.id, event.message.clientMsgId);
@@ -38,11 +38,10 @@ export function createOrderedRelease({ metrics, server, maxJoinerBuffer }: Order
         metrics.joinerOverflows.inc();
         continue;
       }
-      joiner.buffer.push({ seq: event.seq, text, origin });
+      joiner.buffer.push({ seq: event.seq, frame, origin });
     }
     // The sender gets message_ack instead: publishing from its socket skips it.
-    if (origin && origin.readyState === 1) origin.publish(room.topic, text);
-    else server()?.publish(room.topic, text);
+    publishShared(server(), room, frame, origin);
     metrics.released.inc();
     metrics.deliveries.inc(room.sockets.size - (origin && room.sockets.has(origin) ? 1 : 0));
   }

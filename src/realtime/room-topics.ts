@@ -4,11 +4,12 @@ import type { Socket } from "../socket-context.ts";
 import type { HubDomain } from "./hub-domain.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
 import { RoomSequencer, type Sequenced } from "./room-sequencer.ts";
+import type { SharedFrame } from "./wire.ts";
 
 /** A frame held for a socket that is still joining; `seq` is set for room events. */
 export interface Held {
   seq?: number;
-  text: string;
+  frame: SharedFrame;
   /** The socket that sent this message (it got message_ack instead). */
   origin?: Socket;
 }
@@ -21,12 +22,15 @@ export interface Joiner {
   /** The buffer hit its bound and was emptied: what it held must be read from Postgres again. */
   overflowed: boolean;
   /** Presence diffs since its first list (undefined until that list is sent). */
-  presence?: string[];
+  presence?: SharedFrame[];
 }
 
 /** One room as this instance sees it: its local sockets, its joiners and its ordered stream. */
 export interface LocalRoom {
   id: string;
+  /** The v2 name of the room on this instance while it is open (never reused). */
+  alias: number;
+  /** The v1 topic; other versions' topics derive from it (wire.ts topicOf). */
   topic: string;
   sockets: Set<Socket>;
   joiners: Set<Joiner>;
@@ -60,12 +64,14 @@ const BUS_SUBSCRIBE_WAIT_MS = 2_000;
 export function createRoomTopics(opts: RoomTopicsOptions) {
   const { bus, domain, metrics, logError } = opts;
   const rooms = new Map<string, LocalRoom>();
+  let lastAlias = 0;
 
   function open(roomId: string): LocalRoom {
     const existing = rooms.get(roomId);
     if (existing) return existing;
     const room: LocalRoom = {
       id: roomId,
+      alias: ++lastAlias,
       topic: roomChannel(roomId),
       sockets: new Set(),
       joiners: new Set(),

@@ -1,5 +1,6 @@
 import type { Socket } from "../socket-context.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
+import type { SharedFrame } from "./wire.ts";
 
 export interface SlowConsumerOptions {
   metrics: RealtimeMetrics;
@@ -39,14 +40,14 @@ export function createSlowConsumers({ metrics, maxBufferedBytes, ephemeralBuffer
       return withinLimit(ws);
     },
 
-    sendEphemeral(sockets: Iterable<Socket>, text: string, except?: Socket) {
+    sendEphemeral(sockets: Iterable<Socket>, frame: SharedFrame, except?: Socket) {
       for (const ws of sockets) {
         if (ws === except) continue;
         if (ws.getBufferedAmount() > ephemeralBufferLimit) {
           metrics.ephemeralDropped.inc();
           continue;
         }
-        ws.send(text);
+        ws.send(frame.text(ws.data.protocol));
       }
     },
 

@@ -5,7 +5,8 @@ import type { Sessions } from "../auth/session.ts";
 import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { AppError, errorBody } from "../http/errors.ts";
 import { describeError, type Logger } from "../log.ts";
-import { encodeFrame, parseClientFrame, type ClientFrame } from "../protocol.ts";
+import { parseClientFrame, type ClientFrame } from "../protocol.ts";
+import { chooseProtocol } from "../protocol-v2.ts";
 
 /** The ref of a frame, when it has a readable one. */
 function refOf(text: string): string | number | undefined {
@@ -65,7 +66,7 @@ export function createRealtime(opts: RealtimeOptions) {
 
   function sendError(ws: Socket, code: string, message: string, ref?: string | number) {
     metrics.frameErrors.inc({ code });
-    hub.send(ws, encodeFrame("error", { code, message }, { ref }));
+    hub.send(ws, hub.encodeFor(ws.data, "error", { code, message }, { ref }));
   }
 
   /**
@@ -99,7 +100,7 @@ export function createRealtime(opts: RealtimeOptions) {
       ws,
       hub,
       ref,
-      reply: (event, data) => void hub.send(ws, encodeFrame(event, data, { ref })),
+      reply: (event, data) => void hub.send(ws, hub.encodeFor(ws.data, event, data, { ref })),
     };
     metrics.frames.inc({ event: parsed.event });
     try {
@@ -184,16 +185,22 @@ export function createRealtime(opts: RealtimeOptions) {
       if (hub.socketsOf(userId) + (opening.get(userId) ?? 0) >= opts.maxSocketsPerUser) {
         return json(429, "too_many_sockets", `at most ${opts.maxSocketsPerUser} open sockets per user`);
       }
+      // v2 when listed, else v1. With only unknown names Bun echoes the first one (browsers fail a
+      // handshake whose answer names none); the frames are v1 then.
+      const chosen = chooseProtocol(req.headers.get("sec-websocket-protocol"));
       const data: SocketData = {
         user: auth.user,
         sessionId: auth.sessionId,
         roomKeys: new Map(),
         pendingJoins: new Map(),
         typingAt: new Map(),
+        protocol: chosen.version,
+        aliases: new Map(),
         bucket: { tokens: opts.framesPerSecond * 2, at: performance.now(), noticed: false },
       };
       opening.set(userId, (opening.get(userId) ?? 0) + 1);
-      if (server.upgrade(req, { data })) return undefined;
+      const headers = chosen.answer ? { "Sec-WebSocket-Protocol": chosen.answer } : undefined;
+      if (server.upgrade(req, { data, headers })) return undefined;
       release(userId);
       return json(400, "invalid_request", "WebSocket upgrade failed");
     },

@@ -9,8 +9,14 @@ import { z } from "zod";
 import type { Bus } from "../bus/bus.ts";
 import type { DomainEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
-import { encodeFrame, parseBusMessage, type Room } from "../protocol.ts";
+import { encodeFrame, parseBusMessage, type Room, type ServerData, type ServerEvent } from "../protocol.ts";
+import { encodeFrameV2 } from "../protocol-v2.ts";
 import type { Socket } from "../socket-context.ts";
+import { SharedFrame } from "./wire.ts";
+
+/** Per-user frames name rooms by id in v2 as well: the receiving sockets have not joined them. */
+const userFrame = <E extends ServerEvent>(event: E, data: ServerData<E>) =>
+  new SharedFrame((v) => (v === 1 ? encodeFrame(event, data) : encodeFrameV2(event, data)));
 
 export const USER_FEED_CHANNEL = "user-feed";
 
@@ -64,11 +70,11 @@ export function createUserFeed(opts: UserFeedOptions) {
   }
 
   /** `skipRoom`: sockets receiving that room's own events need no hint about it. */
-  function sendToUser(userId: string, text: string, skipRoom?: string) {
+  function sendToUser(userId: string, frame: SharedFrame, skipRoom?: string) {
     for (const ws of socketsByUser.get(userId) ?? []) {
       if (ws.readyState !== 1) continue;
       if (skipRoom !== undefined && receivesRoom(ws, skipRoom)) continue;
-      ws.send(text);
+      ws.send(frame.text(ws.data.protocol));
     }
   }
 
@@ -81,19 +87,19 @@ export function createUserFeed(opts: UserFeedOptions) {
     if (message.t === "activity") {
       const users = membersByRoom.get(message.roomId);
       if (!users?.size) return;
-      const text = encodeFrame("room_activity", { roomId: message.roomId, lastSeq: message.lastSeq, lastActivityAt: message.lastActivityAt });
-      for (const userId of users) sendToUser(userId, text, message.roomId);
+      const frame = userFrame("room_activity", { roomId: message.roomId, lastSeq: message.lastSeq, lastActivityAt: message.lastActivityAt });
+      for (const userId of users) sendToUser(userId, frame, message.roomId);
       return;
     }
     const { userId, roomId, added } = message;
     if (!socketsByUser.has(userId)) return;
     if (!added) {
       dropMembership(userId, roomId);
-      return sendToUser(userId, encodeFrame("membership_removed", { roomId }));
+      return sendToUser(userId, userFrame("membership_removed", { roomId }));
     }
     addMembership(userId, roomId);
     void domain.roomFor(roomId, userId).then((room) => {
-      if (room) sendToUser(userId, encodeFrame("membership_added", { room }));
+      if (room) sendToUser(userId, userFrame("membership_added", { room }));
     }, logError("user feed: reading a room failed"));
   }
 

@@ -42,6 +42,10 @@ export function openRedis(url: string, opts: { commandTimeoutMs: number }): Redi
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
+    // Commands issued in one tick (a burst of sends: rate-limit hits, bus publishes) go out in one
+    // socket write instead of one each: under bench:delivery the writes were the hottest frames.
+    // Order on the connection is unchanged.
+    enableAutoPipelining: true,
   });
   const subscriber = new Redis(url, { ...common, maxRetriesPerRequest: null });
   // Errors surface through failed commands and states(); ioredis reconnects by itself.

@@ -1,13 +1,15 @@
 // A protocol-speaking WebSocket client for tests: answers by ref, keeps every
 // frame, tracks each room's last counter value and can resume after a drop.
 import type { ServerFrame } from "../../src/protocol.ts";
+import { createV2Decoder, PROTOCOL_V2 } from "../../src/protocol-v2.ts";
 
 export interface Frame {
   event: string;
   data: any;
   ref?: string | number;
   seq?: number;
-  timestamp: number;
+  /** v1 only: v2 frames carry no server clock. */
+  timestamp?: number;
 }
 
 export class ChatClient {
@@ -22,7 +24,12 @@ export class ChatClient {
   presence = new Map<string, { users: Map<string, string>; total: number }>();
   /** Bytes received per event name (the frames' text length). */
   bytes = new Map<string, number>();
+  /** The subprotocol the server answered with ("" for none). */
+  protocol = "";
+  /** Every frame's text as received, before decoding. */
+  raw: string[] = [];
   private nextRef = 1;
+  private protocols?: string[];
   private waiters = new Set<() => void>();
 
   /** Sent but not acknowledged, by clientMsgId: re-sent after a reconnect (sends are idempotent). */
@@ -79,8 +86,10 @@ export class ChatClient {
     }
   }
 
-  static async connect(baseUrl: string, token: string, headers?: Record<string, string>) {
+  /** `protocols` go in Sec-WebSocket-Protocol; frames are decoded by the version the server answered. */
+  static async connect(baseUrl: string, token: string, headers?: Record<string, string>, protocols?: string[]) {
     const client = new ChatClient(baseUrl, token);
+    client.protocols = protocols;
     await client.open(headers);
     return client;
   }
@@ -88,7 +97,7 @@ export class ChatClient {
   async open(headers?: Record<string, string>) {
     this.closed = undefined;
     const url = `${this.baseUrl.replace(/^http/, "ws")}/ws?token=${encodeURIComponent(this.token)}`;
-    const ws = new WebSocket(url, headers ? ({ headers } as any) : undefined);
+    const ws = new WebSocket(url, (headers || this.protocols ? { headers, protocols: this.protocols } : undefined) as any);
     // A socket from an attempt that failed half-way must not go on receiving beside the new one.
     if (this.ws && this.ws.readyState <= 1) this.ws.close(1000);
     this.ws = ws;
@@ -97,10 +106,14 @@ export class ChatClient {
       ws.onerror = () => reject(new Error("websocket error"));
       ws.onclose = (e) => reject(new Error(`closed before open: ${e.code}`));
     });
+    this.protocol = ws.protocol;
+    // Aliases are per connection: a reconnect starts a fresh decoder.
+    const v2 = ws.protocol === PROTOCOL_V2 ? createV2Decoder() : undefined;
     ws.onmessage = (e) => {
       if (this.ws !== ws) return;
       const text = String(e.data);
-      const frame = JSON.parse(text) as Frame;
+      this.raw.push(text);
+      const frame = (v2 ? v2.decode(text) : JSON.parse(text)) as Frame;
       this.bytes.set(frame.event, (this.bytes.get(frame.event) ?? 0) + Buffer.byteLength(text));
       this.receive(frame);
     };

@@ -212,7 +212,7 @@ function ackLatencies(label: string): number[] {
       if (f.event !== "message_ack" || seen.has(f.data.clientMsgId)) continue;
       seen.add(f.data.clientMsgId);
       const at = sentAt.get(f.data.clientMsgId);
-      if (at !== undefined && at >= from && at <= to) out.push(f.timestamp - at);
+      if (at !== undefined && at >= from && at <= to) out.push(f.timestamp! - at);
     }
   }
   return out;

@@ -685,7 +685,7 @@ async function runBench() {
       users,
       senders,
       clientProcs: procs,
-      protocol,
+      protocol: target === "bun" ? protocol : "socket.io",
       viaCaddy: flags.caddy,
       durationS,
       targetRate: rate,

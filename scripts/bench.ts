@@ -1,11 +1,14 @@
 // Runs one k6 scenario against a cluster behind Caddy and writes a dated report:
-//   bun run bench [--scenario chat] [--target bun|peer] [--compare] [--instances 2]
-//                 [--set KEY=VALUE]… [--out load/results] [--delivery USERS]
+//   bun run bench [--scenario chat] [--target bun|peer] [--compare] [--protocol v1|v2]
+//                 [--instances 2] [--set KEY=VALUE]… [--out load/results] [--delivery USERS]
 // Starts throwaway Postgres + Redis, seeds the users the scenario needs (bun run seed),
 // starts the cluster (ours, or the Socket.IO peer from load/peers/socketio), samples CPU and
 // memory of every process while k6 runs, and writes load/results/<date>-<scenario>[-compare]/
 // with report.md, report.json and SVG plots. --compare runs the same scenario against ours
 // and the peer, one after the other on the same stores, and reports the ratios.
+// --protocol v2 runs ours with the lean encoding (subprotocol chat.v2, PROTOCOL=v2 for k6,
+// --protocol v2 for the lighter generator); v1, what unmodified clients get, is the default.
+// The peer has one encoding either way.
 // --set passes k6 environment (USERS=2000, DURATION_S=30, …) to the scenario.
 // --delivery USERS also runs the project's lighter load generator (scripts/bench-delivery.ts,
 // Bun clients in 2 processes, through Caddy) against each target with USERS sockets in rooms of
@@ -25,12 +28,14 @@ const ROOT = resolve(import.meta.dir, "..");
 const SCENARIOS = ["smoke", "chat", "stress", "spike", "soak"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Target = "bun" | "peer";
+type Protocol = "v1" | "v2";
 
 const { values } = parseArgs({
   options: {
     scenario: { type: "string", default: "chat" },
     target: { type: "string", default: "bun" },
     compare: { type: "boolean", default: false },
+    protocol: { type: "string", default: "v1" },
     instances: { type: "string", default: "2" },
     set: { type: "string", multiple: true, default: [] },
     out: { type: "string", default: "load/results" },
@@ -46,6 +51,10 @@ function parseOptions() {
   if (!SCENARIOS.includes(scenario)) throw new Error(`--scenario must be one of ${SCENARIOS.join(", ")}`);
   const target = values.target as Target;
   if (target !== "bun" && target !== "peer") throw new Error("--target must be bun or peer");
+  const protocol = values.protocol as Protocol;
+  if (protocol !== "v1" && protocol !== "v2") throw new Error(`--protocol must be v1 or v2, got ${values.protocol}`);
+  if (protocol === "v2" && !values.compare && target === "peer") throw new Error("--protocol v2 is ours only (the peer speaks Socket.IO)");
+  if (values.set?.some((pair) => pair.startsWith("PROTOCOL="))) throw new Error("choose the encoding with --protocol, not --set PROTOCOL=");
   const instances = Number(values.instances);
   if (!Number.isInteger(instances) || instances < 1 || instances > 16) throw new Error("--instances must be 1..16");
   const k6Env: Record<string, string> = {};
@@ -57,7 +66,7 @@ function parseOptions() {
   const targets: Target[] = values.compare ? ["bun", "peer"] : [target];
   const deliveryUsers = values.delivery === undefined ? 0 : Number(values.delivery);
   if (!Number.isInteger(deliveryUsers) || deliveryUsers < 0) throw new Error("--delivery takes a number of users");
-  return { scenario, targets, instances, k6Env, deliveryUsers };
+  return { scenario, targets, protocol, instances, k6Env, deliveryUsers };
 }
 
 function k6Binary() {
@@ -79,6 +88,7 @@ function usersNeeded(k6: string, script: string, env: Record<string, string>) {
 
 async function runTarget(opts: {
   target: Target;
+  protocol: Protocol;
   scenario: Scenario;
   instances: number;
   k6: string;
@@ -115,7 +125,7 @@ async function runTarget(opts: {
     log(`${target}: k6 run load/${opts.scenario}.js against ${cluster.url}`);
     const proc = Bun.spawn([opts.k6, "run", "--no-usage-report", "-q", `load/${opts.scenario}.js`], {
       cwd: ROOT,
-      env: childEnv({ ...opts.k6Env, TARGET: target, BASE_URL: cluster.url, SUMMARY_FILE: summaryFile }),
+      env: childEnv({ ...opts.k6Env, TARGET: target, PROTOCOL: target === "bun" ? opts.protocol : "v1", BASE_URL: cluster.url, SUMMARY_FILE: summaryFile }),
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -132,6 +142,7 @@ async function runTarget(opts: {
     }
     return {
       target,
+      protocol: target === "bun" ? opts.protocol : null,
       k6ExitCode: code,
       k6,
       samples,
@@ -150,14 +161,14 @@ async function runTarget(opts: {
 
 async function main() {
   if (values.help) {
-    console.log("bun run bench [--scenario smoke|chat|stress|spike|soak] [--target bun|peer] [--compare] [--instances 2] [--set KEY=VALUE]…");
+    console.log("bun run bench [--scenario smoke|chat|stress|spike|soak] [--target bun|peer] [--compare] [--protocol v1|v2] [--instances 2] [--set KEY=VALUE]…");
     return;
   }
-  const { scenario, targets, instances, k6Env, deliveryUsers } = parseOptions();
+  const { scenario, targets, protocol, instances, k6Env, deliveryUsers } = parseOptions();
   const k6 = k6Binary();
   const users = usersNeeded(k6, `load/${scenario}.js`, k6Env);
   const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, "-");
-  const outDir = resolve(ROOT, values.out!, `${stamp}-${scenario}${values.compare ? "-compare" : targets[0] === "peer" ? "-peer" : ""}`);
+  const outDir = resolve(ROOT, values.out!, `${stamp}-${scenario}${values.compare ? "-compare" : targets[0] === "peer" ? "-peer" : ""}${protocol === "v2" ? "-v2" : ""}`);
   mkdirSync(outDir, { recursive: true });
 
   const dir = mkdtempSync(join(tmpdir(), "chat-bench-"));
@@ -183,14 +194,14 @@ async function main() {
     if (seed.exitCode !== 0) throw new Error("seeding failed");
 
     const runs: TargetRun[] = [];
-    for (const target of targets) runs.push(await runTarget({ target, scenario, instances, k6, k6Env, pg, redis, outDir }));
+    for (const target of targets) runs.push(await runTarget({ target, protocol, scenario, instances, k6, k6Env, pg, redis, outDir }));
     // The lighter generator starts its own stores and cluster per target.
     const delivery = [];
     for (const target of deliveryUsers ? targets : []) {
       // A failed extra run is written into the report; the k6 runs above still count.
-      delivery.push(await runDeliveryBench(target, instances, deliveryUsers, k6Env).catch((err) => ({ target, exitCode: 1, command: "", result: null, error: String(err) })));
+      delivery.push(await runDeliveryBench(target, target === "bun" ? protocol : "v1", instances, deliveryUsers, k6Env).catch((err) => ({ target, protocol: target === "bun" ? protocol : null, exitCode: 1, command: "", result: null, error: String(err) })));
     }
-    const report = await writeReport({ outDir, scenario, instances, k6Env, users, runs, delivery });
+    const report = await writeReport({ outDir, scenario, protocol, instances, k6Env, users, runs, delivery });
     console.log(`report: ${report}`);
     const failed = runs.filter((r) => r.k6ExitCode !== 0);
     if (failed.length) log(`k6 thresholds failed for: ${failed.map((r) => r.target).join(", ")} (see the report)`);
@@ -205,11 +216,11 @@ async function main() {
 }
 
 /** scripts/bench-delivery.ts at the chat scenario's shape: rooms of ROOM_SIZE, a message per user every SEND_EVERY_S. */
-async function runDeliveryBench(target: Target, instances: number, users: number, k6Env: Record<string, string>) {
+async function runDeliveryBench(target: Target, protocol: Protocol, instances: number, users: number, k6Env: Record<string, string>) {
   const roomSize = Number(k6Env.ROOM_SIZE ?? 50);
   const sendEvery = Number(k6Env.SEND_EVERY_S ?? 5);
   const args = [
-    "--target", target, "--caddy", "--json", "--instances", String(instances),
+    "--target", target, "--protocol", protocol, "--caddy", "--json", "--instances", String(instances),
     "--clients", String(users), "--rooms", String(Math.max(1, Math.floor(users / roomSize))),
     "--users", String(users), "--senders", String(users), "--rate", String(Math.max(1, Math.round(users / sendEvery))),
     "--duration", k6Env.DELIVERY_DURATION_S ?? "30", "--client-procs", "2",
@@ -220,7 +231,7 @@ async function runDeliveryBench(target: Target, instances: number, users: number
   const start = out.indexOf("{");
   const result = start >= 0 ? JSON.parse(out.slice(start)) : null;
   if (!result) throw new Error(`bench-delivery (${target}) printed no report (exit ${code})`);
-  return { target, exitCode: code, command: `bun run bench:delivery -- ${args.join(" ")}`, result };
+  return { target, protocol: target === "bun" ? protocol : null, exitCode: code, command: `bun run bench:delivery -- ${args.join(" ")}`, result };
 }
 
 function mkdirp(path: string) {

@@ -4,6 +4,8 @@
 
 export const env = {
   target: (__ENV.TARGET || "bun").toLowerCase(),
+  /** Our wire encoding: v1 (JSON envelopes, what unmodified clients get) or v2 (chat.v2). */
+  protocol: (__ENV.PROTOCOL || "v1").toLowerCase(),
   baseUrl: (__ENV.BASE_URL || "http://127.0.0.1:8080").replace(/\/$/, ""),
   socketsPerVu: Number(__ENV.SOCKETS_PER_VU || 10),
   roomSize: Number(__ENV.ROOM_SIZE || 50),

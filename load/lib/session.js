@@ -76,8 +76,8 @@ export function setupFor(plan) {
 // ---------------------------------------------------------------- one user's socket
 
 function openUser({ token, roomId, userIndex, t0, plan, endAt, onGone }) {
-  const wire = wireFor(env.target, token);
-  const ws = new WebSocket(wsUrl(env.target, env.baseUrl, token));
+  const wire = wireFor(env.target, token, env.protocol);
+  const ws = wire.protocols ? new WebSocket(wsUrl(env.target, env.baseUrl, token), wire.protocols) : new WebSocket(wsUrl(env.target, env.baseUrl, token));
   const user = {
     token,
     userIndex,

@@ -12,11 +12,13 @@ interface Sender {
 
 export interface Wire {
   name: string;
+  /** Subprotocols to ask for (Sec-WebSocket-Protocol), if any. */
+  protocols?: string[];
   onOpen(): WireEvent[];
   join(ws: Sender, roomId: string, ref: number): void;
   send(ws: Sender, data: { roomId: string; content: string; clientMsgId: string; timestamp: number }, ref: number): void;
   parse(text: string, ws: Sender): WireEvent[];
 }
 
-export function wireFor(target: "bun" | "peer", token: string): Wire;
+export function wireFor(target: "bun" | "peer", token: string, protocol?: "v1" | "v2"): Wire;
 export function wsUrl(target: "bun" | "peer", base: string, token: string): string;

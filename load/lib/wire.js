@@ -1,5 +1,6 @@
-// The two wire formats the load scripts speak, behind one small interface, so the same
-// scenario runs against the product (TARGET=bun: JSON envelopes on /ws) and against the
+// The wire formats the load scripts speak, behind one small interface, so the same
+// scenario runs against the product (TARGET=bun: JSON envelopes on /ws, or with PROTOCOL=v2
+// the lean arrays of subprotocol chat.v2, docs/protocol.md "Versions") and against the
 // benchmark peer (TARGET=peer: Socket.IO v4 / Engine.IO v4 packets over a WebSocket).
 // Each adapter turns a received frame into normalized events:
 //   {type:"ready"}                                  the socket may send (peer: after CONNECT)
@@ -32,6 +33,36 @@ export const bunWire = {
     }
   },
 };
+
+// chat.v2 (docs/protocol.md "Versions"): every server frame is an array, its first element
+// the frame type. Read straight from the array, as a phone would, without the full decoder
+// (src/protocol-v2.ts imports zod, which k6 cannot load). Rooms are numbered by the socket's
+// own aliases, learnt from `joined`; an id string stands where the socket has none.
+function leanWire() {
+  const rooms = new Map(); // alias -> room id
+  const roomOf = (r) => (typeof r === "string" ? r : rooms.get(r));
+  return {
+    ...bunWire,
+    name: "bun-v2",
+    protocols: ["chat.v2"],
+    parse(text) {
+      const a = JSON.parse(text);
+      switch (a[0]) {
+        case 0: // [0, alias, roomId, slug, lastSeq, fromSeq?, ref?]
+          rooms.set(a[1], a[2]);
+          return [{ type: "joined", ref: a[6] ?? undefined, roomId: a[2], lastSeq: a[4] }];
+        case 1: // [1, room, seq, id, authorId, username, content, clientMsgId, createdAt, sentAt - createdAt, ...]
+          return [{ type: "message", roomId: roomOf(a[1]), seq: a[2], sentAt: typeof a[9] === "number" ? a[8] + a[9] : null }];
+        case 4: // [4, room, seq, id, clientMsgId, ref?]
+          return [{ type: "ack", ref: a[5] ?? undefined, clientMsgId: a[4], seq: a[2] }];
+        case 9: // [9, code, message, ref?]
+          return [{ type: "error", ref: a[3] ?? undefined, code: a[1], message: a[2] }];
+        default:
+          return []; // presence, typing, pong, per-user frames
+      }
+    },
+  };
+}
 
 // Engine.IO packet types: 0 open, 2 ping, 3 pong, 4 message. Socket.IO packet types (after
 // the 4): 0 CONNECT, 2 EVENT, 3 ACK, 4 CONNECT_ERROR. "42" + [name, data] is an event,
@@ -92,11 +123,16 @@ export const peerWire = {
   forSocket: socketIoWire,
 };
 
-/** The adapter for one socket of the chosen target. */
-export function wireFor(target, token) {
-  if (target === "bun") return bunWire;
-  if (target === "peer") return peerWire.forSocket(token);
-  throw new Error(`TARGET must be bun or peer, got ${target}`);
+/**
+ * The adapter for one socket of the chosen target; `protocol` ("v1" unless asked) is ours
+ * only. An adapter with `protocols` asks for them as the socket's subprotocols.
+ */
+export function wireFor(target, token, protocol = "v1") {
+  if (protocol !== "v1" && protocol !== "v2") throw new Error(`PROTOCOL must be v1 or v2, got ${protocol}`);
+  if (target === "bun") return protocol === "v2" ? leanWire() : bunWire;
+  if (target !== "peer") throw new Error(`TARGET must be bun or peer, got ${target}`);
+  if (protocol !== "v1") throw new Error("PROTOCOL=v2 is ours only (the peer speaks Socket.IO)");
+  return peerWire.forSocket(token);
 }
 
 export const wsUrl = (target, base, token) => (target === "peer" ? peerWire.url(base) : bunWire.url(base, token));

@@ -6,6 +6,8 @@ import { lineChart, type Series } from "./svg-chart.ts";
 
 export interface TargetRun {
   target: "bun" | "peer";
+  /** Ours' wire encoding; null for the peer. */
+  protocol: "v1" | "v2" | null;
   k6ExitCode: number;
   /** load/lib/summary.js's report. */
   k6: any;
@@ -21,7 +23,8 @@ export interface TargetRun {
   scrapes: string[];
 }
 
-const LABEL = { bun: "ours (Bun)", peer: "peer (Socket.IO)" } as const;
+/** Ours is named with its wire encoding (v1 JSON envelopes, v2 chat.v2 arrays); the peer has one. */
+const labelFor = (protocol: string) => (target: "bun" | "peer") => (target === "bun" ? `ours (Bun, ${protocol})` : "peer (Socket.IO)");
 
 export function derive(run: TargetRun) {
   const k = run.k6;
@@ -97,6 +100,7 @@ const f = (n: unknown, digits = 1) => (n === null || n === undefined || Number.i
 
 export interface DeliveryRun {
   target: "bun" | "peer";
+  protocol: "v1" | "v2" | null;
   exitCode: number;
   command: string;
   /** scripts/bench-delivery.ts --json; null when the run failed (see error). */
@@ -107,6 +111,8 @@ export interface DeliveryRun {
 export async function writeReport(opts: {
   outDir: string;
   scenario: string;
+  /** Ours' wire encoding in this run. */
+  protocol: "v1" | "v2";
   instances: number;
   k6Env: Record<string, string>;
   users: number;
@@ -114,6 +120,7 @@ export async function writeReport(opts: {
   delivery?: DeliveryRun[];
 }) {
   const { outDir, runs } = opts;
+  const label = labelFor(opts.protocol);
   const derived = runs.map(derive);
   const ours = derived.find((d) => d.target === "bun");
   const peer = derived.find((d) => d.target === "peer");
@@ -122,7 +129,7 @@ export async function writeReport(opts: {
   const cmp = ours && peer && oursRun && peerRun ? ratios(ours, peer, { ours: oursRun, peer: peerRun }) : null;
 
   const latencySeries: Series[] = runs.flatMap((r) =>
-    (["p50", "p95", "p99"] as const).map((stat) => ({ name: `${LABEL[r.target]} ${stat}`, points: byUsers(r, stat), dashed: r.target === "peer" })),
+    (["p50", "p95", "p99"] as const).map((stat) => ({ name: `${label(r.target)} ${stat}`, points: byUsers(r, stat), dashed: r.target === "peer" })),
   );
   await Bun.write(
     join(outDir, "latency.svg"),
@@ -134,15 +141,15 @@ export async function writeReport(opts: {
       title: `Deliveries per second vs users (${opts.scenario})`,
       xLabel: "users connected",
       yLabel: "deliveries/s",
-      series: runs.map((r) => ({ name: LABEL[r.target], points: byUsers(r, "deliveriesPerSecond"), dashed: r.target === "peer" })),
+      series: runs.map((r) => ({ name: label(r.target), points: byUsers(r, "deliveriesPerSecond"), dashed: r.target === "peer" })),
     }),
   );
   for (const r of runs) {
-    await Bun.write(join(outDir, `cpu-${r.target}.svg`), lineChart({ title: `CPU per process, ${LABEL[r.target]}`, xLabel: "seconds", yLabel: "% of one core", series: r.cpu }));
-    await Bun.write(join(outDir, `memory-${r.target}.svg`), lineChart({ title: `RSS per process, ${LABEL[r.target]}`, xLabel: "seconds", yLabel: "MB", series: r.rss }));
+    await Bun.write(join(outDir, `cpu-${r.target}.svg`), lineChart({ title: `CPU per process, ${label(r.target)}`, xLabel: "seconds", yLabel: "% of one core", series: r.cpu }));
+    await Bun.write(join(outDir, `memory-${r.target}.svg`), lineChart({ title: `RSS per process, ${label(r.target)}`, xLabel: "seconds", yLabel: "MB", series: r.rss }));
     await Bun.write(
       join(outDir, `connections-${r.target}.svg`),
-      lineChart({ title: `Established connections per server, ${LABEL[r.target]}`, xLabel: "seconds", yLabel: "TCP connections", series: r.connections }),
+      lineChart({ title: `Established connections per server, ${label(r.target)}`, xLabel: "seconds", yLabel: "TCP connections", series: r.connections }),
     );
     if (r.scrapes.length) await Bun.write(join(outDir, `metrics-${r.target}.txt`), r.scrapes.join("\n"));
   }
@@ -152,6 +159,7 @@ export async function writeReport(opts: {
     at: new Date().toISOString(),
     machine: { cpus: navigator.hardwareConcurrency },
     instances: opts.instances,
+    protocol: opts.protocol,
     k6Env: opts.k6Env,
     users: opts.users,
     targets: derived,
@@ -168,10 +176,10 @@ export async function writeReport(opts: {
     `${json.at}, ${json.machine.cpus} cores, ${opts.instances} instances behind Caddy per target; k6, Postgres, Redis and Caddy on the same machine.`,
     "",
     "```",
-    `bun run bench -- --scenario ${opts.scenario}${cmp ? " --compare" : runs[0]?.target === "peer" ? " --target peer" : ""} --instances ${opts.instances}${env}`,
+    `bun run bench -- --scenario ${opts.scenario}${cmp ? " --compare" : runs[0]?.target === "peer" ? " --target peer" : ""}${opts.protocol === "v2" ? " --protocol v2" : ""} --instances ${opts.instances}${env}`,
     "```",
     "",
-    "| | " + derived.map((d) => LABEL[d.target]).join(" | ") + " |",
+    "| | " + derived.map((d) => label(d.target)).join(" | ") + " |",
     "|---|" + derived.map(() => "---|").join(""),
     ...(
       [
@@ -209,7 +217,7 @@ export async function writeReport(opts: {
     );
   }
   const failedDelivery = (opts.delivery ?? []).filter((d) => !d.result);
-  for (const d of failedDelivery) md.push(`The lighter load generator failed against ${LABEL[d.target]}: ${d.error ?? `exit ${d.exitCode}`}`, "");
+  for (const d of failedDelivery) md.push(`The lighter load generator failed against ${label(d.target)}: ${d.error ?? `exit ${d.exitCode}`}`, "");
   const delivered = (opts.delivery ?? []).filter((d) => d.result);
   if (delivered.length) {
     md.push(
@@ -217,7 +225,7 @@ export async function writeReport(opts: {
       "",
       "Bun WebSocket clients in 2 processes through Caddy, the same rooms and send rate; it parses less per frame than k6's JS.",
       "",
-      "| | " + delivered.map((d) => LABEL[d.target]).join(" | ") + " |",
+      "| | " + delivered.map((d) => label(d.target)).join(" | ") + " |",
       "|---|" + delivered.map(() => "---|").join(""),
     );
     const row = (name: string, get: (r: any) => string) => md.push(`| ${name} | ${delivered.map((d) => get(d.result)).join(" | ")} |`);
@@ -234,7 +242,7 @@ export async function writeReport(opts: {
     md.push("", ...delivered.map((d) => `\`${d.command}\``), "");
   }
   md.push("## Per window", "", "Delivery latency per measurement window (ms), with the users connected throughout it.", "");
-  md.push("| window | users | " + runs.map((r) => `${LABEL[r.target]} deliveries/s, p50 / p95 / p99`).join(" | ") + " |");
+  md.push("| window | users | " + runs.map((r) => `${label(r.target)} deliveries/s, p50 / p95 / p99`).join(" | ") + " |");
   md.push("|---|---|" + runs.map(() => "---|").join(""));
   const windows = runs[0]!.k6.windows as any[];
   for (const w of windows) {
@@ -244,7 +252,7 @@ export async function writeReport(opts: {
     });
     md.push(`| ${w.id} (${w.fromS}–${w.toS} s) | ${w.users} | ${cells.join(" | ")} |`);
   }
-  md.push("", "## Processes", "", "| process | " + runs.map((r) => `${LABEL[r.target]} CPU-s, peak RSS MB`).join(" | ") + " |", "|---|" + runs.map(() => "---|").join(""));
+  md.push("", "## Processes", "", "| process | " + runs.map((r) => `${label(r.target)} CPU-s, peak RSS MB`).join(" | ") + " |", "|---|" + runs.map(() => "---|").join(""));
   const names = [...new Set(runs.flatMap((r) => Object.keys(r.usage)))];
   for (const n of names) md.push(`| ${n} | ${runs.map((r) => (r.usage[n] ? `${f(r.usage[n]!.cpuSeconds, 2)}, ${f(r.usage[n]!.peakRssMb)}` : "–")).join(" | ")} |`);
   md.push(

@@ -42,39 +42,71 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** load/smoke.js against the cluster; the summary handleSummary wrote. */
+async function runSmoke(extraEnv: Record<string, string>, name: string) {
+  const summaryFile = join(dir, `${name}.json`);
+  const proc = Bun.spawn([k6, "run", "--no-usage-report", "-q", "load/smoke.js"], {
+    cwd: ROOT,
+    env: childEnv({
+      TARGET: "bun",
+      BASE_URL: cluster.url,
+      USERS: String(USERS),
+      ROOM_SIZE: "10",
+      SEND_EVERY_S: "2",
+      HTTP_EVERY_S: "5",
+      SUMMARY_FILE: summaryFile,
+      ...extraEnv,
+    }),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) console.error(out, err.slice(-4000));
+  expect(code).toBe(0);
+  return Bun.file(summaryFile).json();
+}
+
+function expectComplete(r: any) {
+  expect(r.passed).toBe(true);
+  // 50 users for 20 s at one message per 2 s: about 500 messages, each to 9 others.
+  expect(r.counts.sent).toBeGreaterThan(300);
+  expect(r.counts.acked).toBe(r.counts.sent);
+  expect(r.counts.deliveriesExpected).toBeGreaterThan(2500);
+  expect(r.counts.deliveriesMissing).toBe(0);
+  expect(r.counts.duplicated).toBe(0);
+  expect(r.counts.outOfOrder).toBe(0);
+  expect(r.counts.connectionErrorRate).toBe(0);
+  expect(r.windows.every((w: { deliveries: number }) => w.deliveries > 0)).toBe(true);
+  expect(r.deliveryLatencyMs.p95).toBeLessThan(1000);
+}
+
+let v1BytesPerDelivery = 0;
+
 test(
   "k6 smoke: 50 users on two instances behind Caddy, every message reaches every member",
   async () => {
-    const summaryFile = join(dir, "smoke.json");
-    const proc = Bun.spawn([k6, "run", "--no-usage-report", "-q", "load/smoke.js"], {
-      cwd: ROOT,
-      env: childEnv({
-        TARGET: "bun",
-        BASE_URL: cluster.url,
-        USERS: String(USERS),
-        ROOM_SIZE: "10",
-        SEND_EVERY_S: "2",
-        HTTP_EVERY_S: "5",
-        SUMMARY_FILE: summaryFile,
-      }),
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    if (code !== 0) console.error(out, err.slice(-4000));
-    expect(code).toBe(0);
-    const r = await Bun.file(summaryFile).json();
-    expect(r.passed).toBe(true);
-    // 50 users for 20 s at one message per 2 s: about 500 messages, each to 9 others.
-    expect(r.counts.sent).toBeGreaterThan(300);
-    expect(r.counts.acked).toBe(r.counts.sent);
-    expect(r.counts.deliveriesExpected).toBeGreaterThan(2500);
-    expect(r.counts.deliveriesMissing).toBe(0);
-    expect(r.counts.duplicated).toBe(0);
-    expect(r.counts.outOfOrder).toBe(0);
-    expect(r.counts.connectionErrorRate).toBe(0);
-    expect(r.windows.every((w: { deliveries: number }) => w.deliveries > 0)).toBe(true);
-    expect(r.deliveryLatencyMs.p95).toBeLessThan(1000);
+    const r = await runSmoke({}, "smoke-v1");
+    expectComplete(r);
+    v1BytesPerDelivery = r.counts.wsBytesReceived / r.counts.deliveriesReceived;
   },
   120_000,
 );
+
+test(
+  "k6 smoke with PROTOCOL=v2: the chat.v2 arrays, every message to every member, fewer bytes per delivery than v1",
+  async () => {
+    const r = await runSmoke({ PROTOCOL: "v2" }, "smoke-v2");
+    expectComplete(r);
+    const v2 = r.counts.wsBytesReceived / r.counts.deliveriesReceived;
+    expect(v1BytesPerDelivery).toBeGreaterThan(0);
+    // A v2 new_message is about a third of v1's (docs/protocol.md "Versions").
+    expect(v2).toBeLessThan(v1BytesPerDelivery * 0.6);
+  },
+  120_000,
+);
+
+test("bun run bench rejects an unknown --protocol before starting anything", () => {
+  const run = Bun.spawnSync(["bun", "scripts/bench.ts", "--scenario", "smoke", "--protocol", "v3"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  expect(run.exitCode).not.toBe(0);
+  expect(run.stderr.toString()).toContain("--protocol must be v1 or v2, got v3");
+});

@@ -69,6 +69,8 @@ export interface CaddyProcess {
   /** The current process (a new one after restart()). */
   readonly proc: Subprocess;
   output(): string;
+  /** Caddy's own metrics, on loopback. */
+  metricsUrl: string;
   /** SIGTERM, and wait for it to exit (the offline e2e stops everything the page talks to). */
   stop(): Promise<void>;
   /** Stopped if running, then started again on the same port. */
@@ -190,7 +192,7 @@ function settled<T>(results: PromiseSettledResult<T>[]): T[] {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-function mkdirp(path: string) {
+export function mkdirp(path: string) {
   mkdirSync(path, { recursive: true });
   return path;
 }
@@ -285,11 +287,14 @@ function startInstance(spec: {
   return instance;
 }
 
-async function startCaddy(dir: string, port: number, instances: ClusterInstance[], maxBodyBytes: number): Promise<CaddyProcess> {
+/** Caddy with the repo's Caddyfile in front of the given upstream ports (also used for the benchmark peer). */
+export async function startCaddy(dir: string, port: number, instances: { port: number }[], maxBodyBytes = 1_048_576): Promise<CaddyProcess> {
   const caddyBin = Bun.which("caddy");
   if (!caddyBin) throw new Error("caddy not found: run scripts/ensure-tools.sh --cluster");
   const home = mkdirp(join(dir, "caddy"));
   const url = `http://127.0.0.1:${port}`;
+  // The metrics listener keeps its port across restarts.
+  const metricsPort = freePort();
   const spawn = async () => {
     const proc = Bun.spawn([caddyBin, "run", "--config", join(ROOT, "Caddyfile"), "--adapter", "caddyfile"], {
       cwd: ROOT,
@@ -299,6 +304,7 @@ async function startCaddy(dir: string, port: number, instances: ClusterInstance[
         UPSTREAMS: instances.map((i) => `127.0.0.1:${i.port}`).join(" "),
         // Caddy refuses what the instances would refuse anyway, before they see it.
         CADDY_MAX_BODY_BYTES: String(maxBodyBytes),
+        CADDY_METRICS_PORT: String(metricsPort),
         // Caddy keeps its autosave and data under these; keep them throwaway.
         HOME: home,
         XDG_CONFIG_HOME: home,
@@ -321,6 +327,7 @@ async function startCaddy(dir: string, port: number, instances: ClusterInstance[
   return {
     url,
     port,
+    metricsUrl: `http://127.0.0.2:${metricsPort}/metrics`,
     get proc() {
       return current.proc;
     },

@@ -6,6 +6,7 @@
 #   ensure-tools.sh --cluster    + PostgreSQL, Redis, Caddy and python3-venv (bun run cluster, the system tests)
 #   ensure-tools.sh --browser    + Debian's Chromium and fonts (the PWA's end-to-end tests, bun run bench:web)
 #   ensure-tools.sh --fuzz       + schemathesis in a venv under .tools/ (the HTTP fuzz test)
+#   ensure-tools.sh --monitoring + promtool (Debian's prometheus package: the monitoring test)
 set -euo pipefail
 
 BUN_VERSION="${BUN_VERSION:-1.4.5}"
@@ -25,12 +26,14 @@ apt_install() {
 
 need_services=""
 need_caddy=""
+need_promtool=""
 need_browser=""
 need_fuzz=""
 for arg in "$@"; do
   case "$arg" in
     --services) need_services=1 ;;
     --cluster) need_services=1; need_caddy=1 ;;
+    --monitoring) need_promtool=1 ;;
     --browser) need_browser=1 ;;
     --fuzz) need_fuzz=1 ;;
     *) echo "[setup] unknown option: $arg" >&2; exit 2 ;;
@@ -87,4 +90,10 @@ if [ -n "$need_fuzz" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}" >&2
   fi
+fi
+
+if [ -n "$need_promtool" ] && ! command -v promtool >/dev/null 2>&1; then
+  # The package also ships a prometheus.service; nothing here starts it.
+  echo "[setup] installing prometheus (for promtool)" >&2
+  apt_install prometheus
 fi

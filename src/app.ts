@@ -23,6 +23,8 @@ import { describeError, type Logger } from "./log.ts";
 import type { Metrics } from "./metrics/registry.ts";
 import { isRedisUnavailable, type RedisStates } from "./redis/connections.ts";
 import { messageRoutes } from "./messages/routes.ts";
+import { opsRoutes } from "./ops/routes.ts";
+import type { SnapshotStore } from "./ops/snapshot-store.ts";
 import { presenceRoutes } from "./presence/routes.ts";
 import type { PresenceStore } from "./presence/store.ts";
 import { roomRoutes } from "./rooms/routes.ts";
@@ -43,6 +45,8 @@ export interface AppDeps {
   cache: Cache;
   bus: Bus;
   presence: PresenceStore;
+  /** Every instance's metrics snapshot (the operator's page). */
+  snapshots: SnapshotStore;
   /** The Redis connections' states, for /readyz and its gauge; undefined when in-process. */
   redisStates?: () => RedisStates;
   /** After-commit facts of this process (see events.ts). */
@@ -135,6 +139,7 @@ export function createApp(deps: AppDeps) {
   app.route("/api", roomRoutes({ sessions, rooms, limiter, cache: responseCache, metrics }));
   app.route("/api", messageRoutes({ sessions, messages, limiter, rooms, cache: responseCache, metrics }));
   app.route("/api", presenceRoutes({ sessions, rooms, presence: deps.presence }));
+  app.route("/api", opsRoutes({ sessions, snapshots: deps.snapshots, operatorEmails: env.OPERATOR_EMAILS }));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   let document: unknown;
@@ -155,8 +160,8 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => {
     if (err instanceof AppError) {
       if (err.retryAfterSeconds !== undefined) {
+        // Counted by limit where it is refused (the rate limiter).
         c.header("Retry-After", String(err.retryAfterSeconds));
-        metrics.rateLimited.inc();
       }
       return c.json(errorBody(err.code, err.message, err.details), err.status);
     }

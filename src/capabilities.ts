@@ -6,6 +6,7 @@ import type { Database } from "./db/client.ts";
 import type { Env } from "./env.ts";
 import type { DomainEvents } from "./events.ts";
 import { createMessages } from "./messages/store.ts";
+import type { Metrics } from "./metrics/registry.ts";
 import { createRateLimiter } from "./rate-limit/limiter.ts";
 import { limitTable } from "./rate-limit/limits.ts";
 import type { BucketStore } from "./rate-limit/bucket.ts";
@@ -20,15 +21,19 @@ export function createCapabilities(deps: {
   events: DomainEvents;
   buckets?: BucketStore;
   onLimiterFallback?: (err: unknown) => void;
+  metrics?: Metrics;
 }) {
-  const { env, database, cache, events } = deps;
+  const { env, database, cache, events, metrics } = deps;
   const { db } = database;
   const limiter = createRateLimiter({
     table: limitTable(env.RATE_LIMITS, env.RATE_LIMIT_MULTIPLIER),
     shared: deps.buckets,
     sharedTimeoutMs: env.RATE_LIMIT_REDIS_TIMEOUT_MS,
     onFallback: deps.onLimiterFallback,
+    onRefused: (kind) => metrics?.rateLimited.inc({ limit: kind }),
   });
+  // Every limit is listed from the first scrape, at 0.
+  for (const kind of Object.keys(limiter.table)) metrics?.rateLimited.inc({ limit: kind }, 0);
   const rooms = createRooms(db, events, limiter);
   const responseCache = createResponseCache({
     cache,
@@ -45,7 +50,17 @@ export function createCapabilities(deps: {
     users: createUsers(db),
     passwords: createPasswordHasher({ memoryKib: env.PASSWORD_MEMORY_KIB, timeCost: env.PASSWORD_TIME_COST }),
     rooms,
-    messages: createMessages({ database, events, rooms, limiter, maxReactionsPerMessage: env.MAX_REACTIONS_PER_MESSAGE }),
+    messages: createMessages({
+      database,
+      events,
+      rooms,
+      limiter,
+      maxReactionsPerMessage: env.MAX_REACTIONS_PER_MESSAGE,
+      timings: metrics && {
+        persist: (seconds) => metrics.persistSeconds.observe(seconds),
+        delivery: (seconds) => metrics.deliverySeconds.observe(seconds),
+      },
+    }),
   };
 }
 

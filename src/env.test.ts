@@ -37,6 +37,14 @@ describe("environment", () => {
     }
   });
 
+  test("OPERATOR_EMAILS: comma-separated emails, compared without case; empty by default", () => {
+    expect(parseEnv({}).OPERATOR_EMAILS).toEqual([]);
+    expect(parseEnv({ OPERATOR_EMAILS: " Ops@Example.com ,, b@example.org" }).OPERATOR_EMAILS).toEqual(["ops@example.com", "b@example.org"]);
+    for (const bad of ["ops", "ops@example.com;b@example.org", "a@b@c"]) {
+      expect(() => parseEnv({ OPERATOR_EMAILS: bad })).toThrow(/OPERATOR_EMAILS.*each entry is an email address/);
+    }
+  });
+
   const bad: Record<string, string> = {
     PORT: "70000",
     DATABASE_URL: "mysql://x",
@@ -72,6 +80,7 @@ describe("environment", () => {
     CACHE_TTL_SECONDS: "0",
     CACHE_TIMEOUT_MS: "1",
     TRUSTED_PROXIES: "127.0.0.1,caddy",
+    OPERATOR_EMAILS: "ops@example.com,not-an-email",
     MAX_REACTIONS_PER_MESSAGE: "0",
   };
   for (const [name, value] of Object.entries(bad)) {

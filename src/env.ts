@@ -63,6 +63,17 @@ const envSchema = z.object({
         .filter(Boolean),
     )
     .pipe(z.array(z.string().refine(isAddressOrCidr, "each entry is an IP address or a CIDR block like 10.0.0.0/8"))),
+  // Accounts that may open the operator's page (/ops); for everyone else its endpoint is 404.
+  OPERATOR_EMAILS: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.email("each entry is an email address, comma-separated"))),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
   // "kind=max/windowSeconds,…": rows of the limit table in src/rate-limit/limits.ts to change.

@@ -6,7 +6,10 @@ import type { Env } from "./env.ts";
 import { createDomainEvents } from "./events.ts";
 import { describeError, type Logger } from "./log.ts";
 import { messageFrameHandlers } from "./messages/ws.ts";
+import { instrumentBus } from "./bus/bus-metrics.ts";
+import { instrumentCache } from "./cache/cache-metrics.ts";
 import { createMetrics } from "./metrics/registry.ts";
+import { startOpsPublisher } from "./ops/publisher.ts";
 import { presenceFrameHandlers } from "./presence/ws.ts";
 import { createHub, type HubOptions } from "./realtime/hub.ts";
 import type { SocketData } from "./socket-context.ts";
@@ -48,17 +51,20 @@ export interface ChatServerOptions {
 export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}, web }: ChatServerOptions) {
   const state: AppState = { ready: false, draining: false };
   const events = createDomainEvents((err) => log.error("event listener failed", describeError(err)));
-  const metrics = createMetrics(instanceId);
-  const capabilities = createCapabilities({ env, events, ...stores });
+  const metrics = createMetrics(instanceId, { dbPool: () => stores.database.poolUsage() });
+  stores.onRedisReconnect((connection) => metrics.redisReconnects.inc({ connection }));
+  // Every cache read and bus message of this instance is counted on its way through.
+  const counted = { ...stores, cache: instrumentCache(stores.cache, metrics), bus: instrumentBus(stores.bus, metrics) };
+  const capabilities = createCapabilities({ env, events, metrics, ...counted });
   const { rooms, messages, sessions } = capabilities;
-  const app = createApp({ env, instanceId, log, state, events, metrics, capabilities, ...stores });
+  const app = createApp({ env, instanceId, log, state, events, metrics, capabilities, ...counted });
   const { db } = stores.database;
   const realtimeMetrics = createRealtimeMetrics(metrics);
   const { wrapDomain = (d: HubDomain) => d, ...hubTuning } = tuning;
   const hub = createHub({
     ...hubTuning,
     instanceId,
-    bus: stores.bus,
+    bus: counted.bus,
     presence: stores.presence,
     log,
     metrics: realtimeMetrics,
@@ -130,6 +136,7 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
   });
   hub.attach(server);
   const started = hub.start();
+  const opsPublisher = startOpsPublisher({ instanceId, registry: metrics.registry, store: stores.snapshots, log });
   // Best effort: the room list also refreshes on every reconnect; readiness never waits for Redis here.
   void userFeed.start().catch((err) => log.error("user feed subscribe failed", { error: String(err) }));
 
@@ -165,7 +172,7 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
       await Promise.all([realtime.settle(5_000), requestsSettled(5_000)]);
       hub.closeAll(1012, "server restarting");
       hub.stop();
-      await userFeed.stop();
+      await Promise.all([userFeed.stop(), opsPublisher.stop()]);
       await server.stop(false);
     },
   };

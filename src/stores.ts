@@ -10,6 +10,8 @@ import { createRedisBuckets } from "./rate-limit/buckets-redis.ts";
 import type { BucketStore } from "./rate-limit/bucket.ts";
 import { createRedisPresence } from "./presence/store-redis.ts";
 import { createMemoryPresence, type PresenceStore } from "./presence/store.ts";
+import { createRedisSnapshots } from "./ops/snapshot-store-redis.ts";
+import { createMemorySnapshots, type SnapshotStore } from "./ops/snapshot-store.ts";
 import { openRedis, untilReady, type RedisStates } from "./redis/connections.ts";
 
 export interface Stores {
@@ -17,6 +19,10 @@ export interface Stores {
   cache: Cache;
   bus: Bus;
   presence: PresenceStore;
+  /** Each instance's own metrics snapshot, for the operator's page. */
+  snapshots: SnapshotStore;
+  /** Called when a Redis connection comes back after a loss (none without Redis). */
+  onRedisReconnect(handler: (connection: "commands" | "subscriber") => void): void;
   /** Rate-limit buckets shared by every instance; undefined without Redis (the limiter keeps its own). */
   buckets?: BucketStore;
   /** The Redis connections' states; undefined when the stores are in-process. */
@@ -51,6 +57,8 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
       cache,
       bus,
       presence: createMemoryPresence(),
+      snapshots: createMemorySnapshots(),
+      onRedisReconnect() {},
       async close() {
         await Promise.allSettled([bus.close(), cache.close()]);
         await database.close();
@@ -66,11 +74,23 @@ export async function openStores(env: Env, opts: StoreOptions = {}): Promise<Sto
   await untilReady(commands, 3_000);
   const cache = createRedisCache(commands, prefix);
   const bus = createRedisBus(commands, subscriber, prefix, env.REDIS_COMMAND_TIMEOUT_MS);
+  const reconnectHandlers = new Set<(connection: "commands" | "subscriber") => void>();
+  for (const [name, connection] of [["commands", commands], ["subscriber", subscriber]] as const) {
+    let readyBefore = connection.status === "ready";
+    connection.on("ready", () => {
+      if (readyBefore) for (const handler of reconnectHandlers) handler(name);
+      readyBefore = true;
+    });
+  }
   return {
     database,
     cache,
     bus,
     presence: createRedisPresence(commands, opts.instanceId ?? "instance", prefix),
+    snapshots: createRedisSnapshots(commands, prefix),
+    onRedisReconnect(handler) {
+      reconnectHandlers.add(handler);
+    },
     buckets: createRedisBuckets(commands, prefix),
     redisStates: redis.states,
     async close() {

@@ -20,6 +20,8 @@ export interface Database {
    * from postgres.js and as numbers from PGlite: convert them.
    */
   queryRows<T>(text: string, params: unknown[]): Promise<T[]>;
+  /** Statements and transactions under way now (counted around each), and the pool's size. */
+  poolUsage(): { size: number; active: number };
   /** Apply pending migrations; safe when several processes call it at once. */
   migrate(): Promise<void>;
   /** `select 1`; rejects when the database does not answer within `timeoutMs`. */
@@ -44,6 +46,29 @@ export interface DatabaseOptions {
   inMemory?: boolean;
 }
 
+/**
+ * Neither driver exposes pool counters, so the queries are counted: a statement or a
+ * transaction holds one connection from its start until it settles; more under way than
+ * the pool has connections are waiting for one.
+ */
+function usageCounter() {
+  let active = 0;
+  return {
+    get active() {
+      return active;
+    },
+    /** Counts `work` until it settles; returns it unchanged (postgres.js runs a query a tick later, after .values()). */
+    track<T extends PromiseLike<unknown>>(work: T): T {
+      active++;
+      const done = () => {
+        active--;
+      };
+      work.then(done, done);
+      return work;
+    },
+  };
+}
+
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return opts.url ? openPostgres(opts.url, opts) : openPglite(opts);
 }
@@ -65,11 +90,18 @@ async function openPostgres(url: string, opts: DatabaseOptions): Promise<Databas
     // (withDeadline) also covers a server that is frozen and cannot enforce anything.
     connection: { statement_timeout: statementTimeoutMs },
   });
+  const usage = usageCounter();
+  // drizzle sends every statement through unsafe() and every transaction through begin().
+  const unsafe = raw.unsafe.bind(raw);
+  const begin = raw.begin.bind(raw) as (...args: unknown[]) => Promise<unknown>;
+  raw.unsafe = ((...args: Parameters<typeof unsafe>) => usage.track(unsafe(...args))) as typeof raw.unsafe;
+  raw.begin = ((...args: unknown[]) => usage.track(begin(...args))) as typeof raw.begin;
   const client = withDeadline(raw, statementTimeoutMs);
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
     db,
     driver: "postgres",
+    poolUsage: () => ({ size: opts.poolSize, active: usage.active }),
     async queryRows<T>(text: string, params: unknown[]) {
       return (await client.unsafe(text, params as never[], { prepare: true })) as unknown as T[];
     },
@@ -108,10 +140,17 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
   }
   try {
     const client = await PGlite.create(dataDir ? { dataDir } : {});
+    // One connection: statements queue inside PGlite; count them as the pool's use the same way.
+    const usage = usageCounter();
+    const query = client.query.bind(client);
+    const transaction = client.transaction.bind(client);
+    client.query = ((...args: Parameters<typeof query>) => usage.track(query(...args))) as typeof client.query;
+    client.transaction = ((...args: Parameters<typeof transaction>) => usage.track(transaction(...args))) as typeof client.transaction;
     const db = drizzle(client, { schema }) as unknown as Db;
     return {
       db,
       driver: "pglite",
+      poolUsage: () => ({ size: 1, active: usage.active }),
       async queryRows<T>(text: string, params: unknown[]) {
         return (await client.query<T>(text, params)).rows;
       },

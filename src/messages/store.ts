@@ -57,6 +57,8 @@ export interface MessagesDeps {
   rooms: Rooms;
   /** Send rate limit per user; left out by tests that measure the store alone. */
   limiter?: RateLimiter;
+  /** Seconds of the send statement, and of a send from its arrival until handed to the hub and bus. */
+  timings?: { persist(seconds: number): void; delivery(seconds: number): void };
   /** Distinct emoji one message may carry (MAX_REACTIONS_PER_MESSAGE); default 20. */
   maxReactionsPerMessage?: number;
 }
@@ -86,7 +88,7 @@ function checkContent(content: string) {
   if (!checked.success) throw invalid([{ field: "content", message: checked.error.issues.map((i) => i.message).join("; ") }]);
 }
 
-export function createMessages({ database, events, rooms, limiter, maxReactionsPerMessage = 20 }: MessagesDeps) {
+export function createMessages({ database, events, rooms, limiter, timings, maxReactionsPerMessage = 20 }: MessagesDeps) {
   const { db } = database;
   const selectMessages = () => db.select(messageColumns).from(messages).innerJoin(users, eq(users.id, messages.authorId)).$dynamic();
 
@@ -110,6 +112,7 @@ export function createMessages({ database, events, rooms, limiter, maxReactionsP
   }
 
   async function send(input: SendInput): Promise<{ message: Message; created: boolean }> {
+    const arrived = performance.now();
     const { userId } = input;
     checkContent(input.content);
     if (limiter) await limiter.take("send", userId);
@@ -123,7 +126,9 @@ export function createMessages({ database, events, rooms, limiter, maxReactionsP
 
     let inserted: Awaited<ReturnType<typeof insertUnlessSent>>;
     try {
+      const persistStart = performance.now();
       inserted = await insertUnlessSent({ roomId, authorId: userId, clientMsgId, content: input.content, sentAt });
+      timings?.persist((performance.now() - persistStart) / 1000);
     } catch (err) {
       // A racing retry committed first: our statement rolled back, so no value was burned.
       const { code, constraint } = pgError(err);
@@ -155,7 +160,9 @@ export function createMessages({ database, events, rooms, limiter, maxReactionsP
       deletedAt: null,
       reactions: [],
     };
+    // Synchronous: the hub releases it to local sockets (when in order) and starts the bus publish.
     events.emit({ type: "room.event", event: { kind: "new_message", roomId, seq: inserted.seq, message } });
+    timings?.delivery((performance.now() - arrived) / 1000);
     return { message, created: true };
   }
 

@@ -10,6 +10,8 @@ export interface RateLimiterOptions {
   sharedTimeoutMs: number;
   /** Told when the shared store fails and the local buckets answer instead. */
   onFallback?: (err: unknown) => void;
+  /** Told the kind of every refused request (metrics count them by limit). */
+  onRefused?: (kind: LimitKind) => void;
 }
 
 export const rateLimited = (retryAfterMs: number) =>
@@ -22,7 +24,7 @@ export const rateLimited = (retryAfterMs: number) =>
  * shared by every instance; while Redis fails or stalls, this process's own
  * buckets answer, so limits still hold per instance instead of failing open.
  */
-export function createRateLimiter({ table, shared, sharedTimeoutMs, onFallback }: RateLimiterOptions) {
+export function createRateLimiter({ table, shared, sharedTimeoutMs, onFallback, onRefused }: RateLimiterOptions) {
   const local = createMemoryBuckets();
 
   async function check(kind: LimitKind, key: string, take: boolean): Promise<BucketAnswer> {
@@ -49,12 +51,18 @@ export function createRateLimiter({ table, shared, sharedTimeoutMs, onFallback }
     table,
     async take(kind: LimitKind, key: string): Promise<void> {
       const answer = await check(kind, key, true);
-      if (!answer.allowed) throw rateLimited(answer.retryAfterMs);
+      if (!answer.allowed) {
+        onRefused?.(kind);
+        throw rateLimited(answer.retryAfterMs);
+      }
     },
     /** Throws 429 when a take would be refused now; spends nothing. */
     async peek(kind: LimitKind, key: string): Promise<void> {
       const answer = await check(kind, key, false);
-      if (!answer.allowed) throw rateLimited(answer.retryAfterMs);
+      if (!answer.allowed) {
+        onRefused?.(kind);
+        throw rateLimited(answer.retryAfterMs);
+      }
     },
     async reset(kind: LimitKind, key: string): Promise<void> {
       await Promise.allSettled([shared?.reset(`${kind}:${key}`), local.reset(`${kind}:${key}`)]);

@@ -14,6 +14,8 @@ export interface RoomSequencerOptions<T> {
   /** Early events held at most; past it they are dropped and read from the store instead. */
   maxPending?: number;
   onError(err: unknown): void;
+  /** Told each time an early event starts waiting for a missing one (a gap). */
+  onGap?(): void;
 }
 
 /**
@@ -104,6 +106,7 @@ export class RoomSequencer<T = unknown> {
       clearTimeout(this.gapTimer);
       this.gapTimer = undefined;
     } else if (!this.gapTimer) {
+      this.opts.onGap?.();
       this.gapTimer = setTimeout(() => {
         this.gapTimer = undefined;
         void this.fill();

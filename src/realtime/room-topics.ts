@@ -87,8 +87,10 @@ export function createRoomTopics(opts: RoomTopicsOptions) {
       gapWaitMs: opts.gapWaitMs,
       maxPending: opts.maxPendingEvents,
       onError: logError("room sequencer"),
+      onGap: () => metrics.gapsDetected.inc(),
     });
     rooms.set(roomId, room);
+    metrics.roomsOpen.set(rooms.size);
     room.ready = subscribeThenBaseline(room);
     room.ready.catch((err) => {
       logError("opening room failed")(err);
@@ -116,6 +118,7 @@ export function createRoomTopics(opts: RoomTopicsOptions) {
   function close(room: LocalRoom) {
     if (rooms.get(room.id) !== room) return;
     rooms.delete(room.id);
+    metrics.roomsOpen.set(rooms.size);
     room.sequencer.close();
     // A subscription still pending when the room closes is undone when it completes (see above).
     void room.unsubscribeBus?.().catch(logError("bus unsubscribe failed"));

@@ -12,7 +12,7 @@ export interface WebApp {
   assets?: WebAssets;
 }
 
-const APP_ROUTES = ["/", "/login", "/signup", "/browse", "/search", "/r/*"];
+const APP_ROUTES = ["/", "/login", "/signup", "/browse", "/search", "/ops", "/r/*"];
 const ROOT = resolve(import.meta.dir, "../..");
 
 /** `bun dev` serves web/ through HTML imports; every other mode serves the build in WEB_DIR. */

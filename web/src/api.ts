@@ -42,6 +42,18 @@ export async function read<T>(pending: Promise<Response>): Promise<T> {
   return json as T;
 }
 
+/** One instance's reading, as GET /api/ops/instances gives it. */
+export type OpsSample = {
+  t: number;
+  connections: number;
+  messagesPerSecond: number;
+  deliveryP95Ms: number | null;
+  cacheHitRatio: number | null;
+  eventLoopLagMs: number | null;
+  openRooms: number;
+};
+export type OpsInstance = { instanceId: string; current: OpsSample; history: OpsSample[] };
+
 export type MessagePage = { data: Message[]; nextCursor: number | null };
 const q = (params: Record<string, string | number | undefined>) => {
   const s = new URLSearchParams();
@@ -74,5 +86,6 @@ export const api = {
   remove: (id: string) => call<Message>("DELETE", `/api/messages/${encodeURIComponent(id)}`),
   react: (id: string, emoji: string) => call<Message>("POST", `/api/messages/${encodeURIComponent(id)}/reactions`, { emoji }),
   markRead: (key: string, seq: number) => call<void>("POST", `/api/rooms/${room(key)}/read`, { seq }),
+  opsInstances: () => call<{ intervalMs: number; instances: OpsInstance[] }>("GET", "/api/ops/instances"),
   search: (text: string, roomKey?: string) => call<{ data: Message[] }>("GET", `/api/search${q({ q: text, room: roomKey })}`),
 };

@@ -9,6 +9,7 @@ const AuthScreen = lazy(() => import("../auth/auth-screen.tsx"));
 const RoomScreen = lazy(() => import("../messages/room-screen.tsx"));
 const BrowseScreen = lazy(() => import("../rooms/browse-screen.tsx"));
 const SearchScreen = lazy(() => import("../search/search-screen.tsx"));
+const OpsScreen = lazy(() => import("../ops/ops-screen.tsx"));
 
 type Boot = "loading" | "signed-out" | "signed-in";
 
@@ -50,6 +51,15 @@ export function App() {
             setBoot("signed-in");
           }}
         />
+      </Suspense>
+    );
+  }
+
+  // The operator's page is a screen of its own, without the chat around it.
+  if (route.name === "ops") {
+    return (
+      <Suspense fallback={<div className="boot">Loading…</div>}>
+        <OpsScreen />
       </Suspense>
     );
   }

@@ -1,4 +1,4 @@
-// Path routing with the History API: /login, /signup, /r/:roomId, /browse, /search.
+// Path routing with the History API: /login, /signup, /r/:roomId, /browse, /search, /ops.
 import { useSyncExternalStore } from "react";
 
 const listeners = new Set<() => void>();
@@ -18,13 +18,15 @@ export type Route =
   | { name: "home" }
   | { name: "room"; roomId: string; jumpTo?: number }
   | { name: "browse" }
-  | { name: "search"; q: string };
+  | { name: "search"; q: string }
+  | { name: "ops" };
 
 export function parseRoute(pathname: string, search: string): Route {
   const params = new URLSearchParams(search);
   if (pathname === "/login") return { name: "login" };
   if (pathname === "/signup") return { name: "signup" };
   if (pathname === "/browse") return { name: "browse" };
+  if (pathname === "/ops") return { name: "ops" };
   if (pathname === "/search") return { name: "search", q: params.get("q") ?? "" };
   const room = /^\/r\/([^/]+)$/.exec(pathname);
   if (room) {

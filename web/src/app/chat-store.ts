@@ -85,7 +85,8 @@ export function createChatStore() {
   async function loadRooms() {
     const rooms = [];
     let cursor: string | undefined;
-    let early = takeEarlyRooms();
+    // Fetched before sign-in (a visitor who then logs in), the early page is a 401: ask again.
+    let early = takeEarlyRooms()?.catch(() => api.myRooms());
     do {
       const page = await (early ?? api.myRooms(cursor));
       early = undefined;

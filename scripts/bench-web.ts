@@ -2,22 +2,31 @@
 // bundle sizes (raw and gzip), then for a signed-in room with 1,000 messages, LCP and
 // time to first message on a cold cache with the CPU throttled 4x (CDP), and the same on a
 // repeat visit served by the service worker.
-//   bun run bench:web [--runs 3] [--messages 1000] [--throttle 4]
+//   bun run bench:web [--runs 3] [--messages 1000] [--throttle 4] [--verbose]
+// With --scroll-pages N (e.g. --messages 100000 --scroll-pages 60): the history is written by
+// Postgres itself (generate_series; the server runs on a throwaway Postgres instead of
+// PGlite), the room opened once and scrolled back N pages; prints frame times, long tasks
+// and the DOM node count as the history grows (a virtual list keeps it flat).
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { chromium, type BrowserContext } from "playwright-core";
+import postgres from "postgres";
 import { startServer } from "../test/support/server-process.ts";
 import { buildWeb } from "./build-web.ts";
-import { freePort } from "./services.ts";
+import { freePort, startPostgres, type Service } from "./services.ts";
 
 const { values } = parseArgs({
-  options: { verbose: { type: "boolean", default: false }, runs: { type: "string", default: "3" }, messages: { type: "string", default: "1000" }, throttle: { type: "string", default: "4" } },
+  options: { verbose: { type: "boolean", default: false }, runs: { type: "string", default: "3" }, messages: { type: "string", default: "1000" }, throttle: { type: "string", default: "4" },
+    "scroll-pages": { type: "string", default: "0" },
+  },
 });
 const runs = Number(values.runs);
 const messageCount = Number(values.messages);
 const throttle = Number(values.throttle);
+const scrollPages = Number(values["scroll-pages"]);
+if (!Number.isInteger(scrollPages) || scrollPages < 0) throw new Error("--scroll-pages must be a whole number");
 
 const { outDir } = await buildWeb();
 const gz = (file: string) => Bun.gzipSync(readFileSync(file), { level: 9 }).length;
@@ -32,7 +41,9 @@ for (const a of assets) console.log(`  ${a.name.padEnd(36)} ${kb(a.raw).padStart
 const dataDir = mkdtempSync(join(tmpdir(), "chat-bench-web-"));
 const port = freePort();
 const base = `http://127.0.0.1:${port}`;
-const server = startServer({ PORT: String(port), DATABASE_URL: "", REDIS_URL: "", DATA_DIR: dataDir, RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn" });
+// The scroll scenario seeds with SQL, which PGlite (one process) cannot take beside the server.
+const pg: Service | undefined = scrollPages ? await startPostgres(dataDir) : undefined;
+const server = startServer({ PORT: String(port), DATABASE_URL: pg?.url ?? "", REDIS_URL: "", DATA_DIR: dataDir, RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn" });
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   headless: true,
@@ -46,6 +57,22 @@ try {
   const { token } = (await reg.json()) as { token: string };
   const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   const room = (await (await fetch(`${base}/api/rooms`, { method: "POST", headers: auth, body: JSON.stringify({ name: "Bench room" }) })).json()) as { id: string };
+  if (pg) {
+    const me = (await (await fetch(`${base}/api/me`, { headers: auth })).json()) as { user: { id: string } };
+    const sql = postgres(pg.url, { max: 1 });
+    const started = performance.now();
+    await sql`insert into messages (id, room_id, seq, author_id, client_msg_id, content, created_at)
+      select gen_random_uuid(), ${room.id}::uuid, g, ${me.user.id}::uuid, 'b-' || g,
+        'Message number ' || g || ': some ordinary chat text of a usual length', now() - (${messageCount} - g) * interval '1 millisecond'
+      from generate_series(1, ${messageCount}) g`;
+    await sql`update rooms set last_seq = ${messageCount} where id = ${room.id}::uuid`;
+    await sql`update room_members set last_read_seq = ${messageCount} where room_id = ${room.id}::uuid`;
+    await sql`analyze messages`;
+    await sql.end();
+    console.log(`\nseeded ${messageCount.toLocaleString("en")} messages with SQL in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    await scrollBack(account, room.id);
+    process.exit(0);
+  }
   let next = 0;
   await Promise.all(
     Array.from({ length: 8 }, async () => {
@@ -76,6 +103,7 @@ try {
 } finally {
   await browser.close();
   await server.stop();
+  await pg?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 }
 
@@ -160,4 +188,69 @@ function report(label: string, samples: Sample[]) {
   console.log(`  first message     median ${median(samples.map((s) => s.firstMessage)).toFixed(0)} ms   (${samples.map((s) => s.firstMessage.toFixed(0)).join(", ")})`);
   console.log(`  JS for this page  ${kb(samples[0]!.jsBytes)} raw, ${kb(samples[0]!.jsGzip)} gzip`);
   console.log(`  responses from the service worker: ${samples.map((s) => s.fromSw).join(", ")}`);
+}
+
+/** Opens the room once and scrolls back `scrollPages` pages, as a reader does; frame times, long tasks and DOM size. */
+async function scrollBack(account: { email: string; password: string }, roomId: string) {
+  const context = await browser.newContext({ baseURL: base, viewport: { width: 1200, height: 760 } });
+  await context.request.post("/api/auth/login", { data: { email: account.email, password: account.password } });
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Emulation.setCPUThrottlingRate", { rate: throttle });
+  await page.addInitScript(() => {
+    const w = window as unknown as { __frames: number[]; __longTasks: number[] };
+    w.__frames = [];
+    w.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) w.__longTasks.push(e.duration);
+    }).observe({ type: "longtask", buffered: true });
+    let last = 0;
+    const tick = (t: number) => {
+      if (last) w.__frames.push(t - last);
+      last = t;
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  await page.goto(`/r/${roomId}`);
+  await page.locator(`.message-list [data-seq="${messageCount}"]`).waitFor({ timeout: 60_000 });
+  await page.waitForTimeout(1000);
+  // Only what scrolling costs: drop what opening the room did.
+  await page.evaluate(() => {
+    const w = window as unknown as { __frames: number[]; __longTasks: number[] };
+    w.__frames = [];
+    w.__longTasks = [];
+  });
+  const nodes = () => page.evaluate(() => document.getElementsByTagName("*").length);
+  const oldest = () => page.$$eval(".message-list [data-seq]", (rows) => Math.min(...rows.map((r) => Number((r as HTMLElement).dataset.seq))));
+  const samples: { page: number; nodes: number; oldest: number }[] = [{ page: 0, nodes: await nodes(), oldest: await oldest() }];
+  let pages = 0;
+  page.on("response", (r) => {
+    if (r.url().includes(`/api/rooms/${roomId}/messages?before=`)) pages++;
+  });
+  const started = performance.now();
+  while (pages < scrollPages && performance.now() - started < 300_000) {
+    await page.locator(".message-list").evaluate((el) => el.scrollBy({ top: -600 }));
+    await page.waitForTimeout(16);
+    if (pages && pages % 10 === 0 && samples.at(-1)!.page !== pages) samples.push({ page: pages, nodes: await nodes(), oldest: await oldest() });
+  }
+  await page.waitForTimeout(500);
+  samples.push({ page: pages, nodes: await nodes(), oldest: await oldest() });
+  const { frames, longTasks } = await page.evaluate(() => {
+    const w = window as unknown as { __frames: number[]; __longTasks: number[] };
+    return { frames: w.__frames, longTasks: w.__longTasks };
+  });
+  const sorted = [...frames].sort((a, b) => a - b);
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? 0;
+  console.log(`\nscroll back through a room of ${messageCount.toLocaleString("en")} messages, CPU throttled ${throttle}x; load: ${readFileSync("/proc/loadavg", "utf8").trim()}`);
+  console.log(`  older pages loaded  ${pages} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`  frames              ${frames.length}: p50 ${pct(50).toFixed(1)} ms, p95 ${pct(95).toFixed(1)} ms, p99 ${pct(99).toFixed(1)} ms, max ${pct(100).toFixed(1)} ms; over 50 ms: ${frames.filter((f) => f > 50).length}`);
+  console.log(`  long tasks (>50 ms) ${longTasks.length}, total ${longTasks.reduce((a, b) => a + b, 0).toFixed(0)} ms, longest ${Math.max(0, ...longTasks).toFixed(0)} ms`);
+  console.log("  DOM elements as the history grows:");
+  for (const s of samples) console.log(`    after ${String(s.page).padStart(3)} pages: ${s.nodes} elements, oldest rendered seq ${s.oldest}`);
+  await context.close();
+  await browser.close();
+  await server.stop();
+  await pg?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
 }

@@ -63,6 +63,20 @@ export interface ClusterInstance {
   waitReady(timeoutMs?: number): Promise<void>;
 }
 
+export interface CaddyProcess {
+  url: string;
+  port: number;
+  /** The current process (a new one after restart()). */
+  readonly proc: Subprocess;
+  output(): string;
+  /** SIGTERM, and wait for it to exit (the offline e2e stops everything the page talks to). */
+  stop(): Promise<void>;
+  /** Stopped if running, then started again on the same port. */
+  restart(): Promise<void>;
+  /** Caddy's own metrics, on a loopback-only listener (the same port across restarts). */
+  metricsUrl: string;
+}
+
 export interface Cluster {
   /** Caddy's URL, or the first instance's without Caddy. */
   url: string;
@@ -70,7 +84,7 @@ export interface Cluster {
   /** Throwaway stores this cluster started; undefined when URLs were given. */
   pg?: Service;
   redis?: RestartableService;
-  caddy?: { url: string; port: number; readonly proc: Subprocess; output(): string; /** Caddy's own metrics, on loopback. */ metricsUrl: string };
+  caddy?: CaddyProcess;
   databaseUrl: string;
   redisUrl: string;
   /**
@@ -274,38 +288,57 @@ function startInstance(spec: {
 }
 
 /** Caddy with the repo's Caddyfile in front of the given upstream ports (also used for the benchmark peer). */
-export async function startCaddy(dir: string, port: number, instances: { port: number }[], maxBodyBytes = 1_048_576): Promise<NonNullable<Cluster["caddy"]>> {
+export async function startCaddy(dir: string, port: number, instances: { port: number }[], maxBodyBytes = 1_048_576): Promise<CaddyProcess> {
   const caddyBin = Bun.which("caddy");
   if (!caddyBin) throw new Error("caddy not found: run scripts/ensure-tools.sh --cluster");
   const home = mkdirp(join(dir, "caddy"));
-  const metricsPort = freePort();
-  const proc = Bun.spawn([caddyBin, "run", "--config", join(ROOT, "Caddyfile"), "--adapter", "caddyfile"], {
-    cwd: ROOT,
-    env: childEnv({
-      CADDY_PORT: String(port),
-      CADDY_BIND: "127.0.0.1",
-      UPSTREAMS: instances.map((i) => `127.0.0.1:${i.port}`).join(" "),
-      // Caddy refuses what the instances would refuse anyway, before they see it.
-      CADDY_MAX_BODY_BYTES: String(maxBodyBytes),
-      CADDY_METRICS_PORT: String(metricsPort),
-      // Caddy keeps its autosave and data under these; keep them throwaway.
-      HOME: home,
-      XDG_CONFIG_HOME: home,
-      XDG_DATA_HOME: home,
-    }),
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const out = captureOutput(proc, { keepBytes: OUTPUT_KEPT });
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitReady(url, { timeoutMs: 15_000, proc, output: out.text, what: "caddy" });
-  } catch (err) {
-    await stopProcess(proc, "SIGKILL");
-    throw err;
-  }
-  return { url, port, proc, output: out.text, metricsUrl: `http://127.0.0.2:${metricsPort}/metrics` };
+  const metricsPort = freePort();
+  const spawn = async () => {
+    const proc = Bun.spawn([caddyBin, "run", "--config", join(ROOT, "Caddyfile"), "--adapter", "caddyfile"], {
+      cwd: ROOT,
+      env: childEnv({
+        CADDY_PORT: String(port),
+        CADDY_BIND: "127.0.0.1",
+        UPSTREAMS: instances.map((i) => `127.0.0.1:${i.port}`).join(" "),
+        // Caddy refuses what the instances would refuse anyway, before they see it.
+        CADDY_MAX_BODY_BYTES: String(maxBodyBytes),
+        CADDY_METRICS_PORT: String(metricsPort),
+        // Caddy keeps its autosave and data under these; keep them throwaway.
+        HOME: home,
+        XDG_CONFIG_HOME: home,
+        XDG_DATA_HOME: home,
+      }),
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const out = captureOutput(proc, { keepBytes: OUTPUT_KEPT });
+    try {
+      await waitReady(url, { timeoutMs: 15_000, proc, output: out.text, what: "caddy" });
+    } catch (err) {
+      await stopProcess(proc, "SIGKILL");
+      throw err;
+    }
+    return { proc, out };
+  };
+  let current = await spawn();
+  return {
+    url,
+    port,
+    metricsUrl: `http://127.0.0.2:${metricsPort}/metrics`,
+    get proc() {
+      return current.proc;
+    },
+    output: () => current.out.text(),
+    async stop() {
+      await stopProcess(current.proc, "SIGTERM");
+    },
+    async restart() {
+      await stopProcess(current.proc, "SIGTERM");
+      current = await spawn();
+    },
+  };
 }
 
 async function main() {

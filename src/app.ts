@@ -126,10 +126,12 @@ export function createApp(deps: AppDeps) {
       passwords,
       limiter,
       onSessionRevoked: (sessionId, userId) => deps.events.emit({ type: "session.revoked", sessionId, userId }),
+      // The people lookup's answers change only when someone signs up.
+      onUserCreated: () => responseCache.bump("users"),
     }),
   );
   app.route("/api", meRoutes(sessions));
-  app.route("/api", userRoutes({ sessions, users }));
+  app.route("/api", userRoutes({ sessions, users, cache: responseCache, metrics }));
   app.route("/api", roomRoutes({ sessions, rooms, limiter, cache: responseCache, metrics }));
   app.route("/api", messageRoutes({ sessions, messages, limiter, rooms, cache: responseCache, metrics }));
   app.route("/api", presenceRoutes({ sessions, rooms, presence: deps.presence }));

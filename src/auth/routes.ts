@@ -58,6 +58,7 @@ export interface AuthDeps {
   limiter: RateLimiter;
   /** Told after a logout, so every instance can close that session's sockets. */
   onSessionRevoked?: (sessionId: string, userId: string) => void;
+  onUserCreated?: () => void;
 }
 
 export function authRoutes(deps: AuthDeps) {
@@ -81,6 +82,7 @@ export function authRoutes(deps: AuthDeps) {
       await limiter.take("register", `ip:${clientIp(c)}`);
       const { email, username, password } = c.req.valid("json");
       const user = await users.create({ email, username, passwordHash: await passwords.hash(password) });
+      deps.onUserCreated?.();
       return c.json(await signIn(c, user), 201);
     })
     .openapi(login, async (c) => {

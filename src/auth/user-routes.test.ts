@@ -4,10 +4,12 @@ import { api, signUp, startInstances } from "../../test/support/test-cluster.ts"
 
 let cluster: Awaited<ReturnType<typeof startInstances>>;
 let A: string;
+let B: string;
 
 beforeAll(async () => {
-  cluster = await startInstances(1, { RATE_LIMIT_MULTIPLIER: "100" });
+  cluster = await startInstances(2, { RATE_LIMIT_MULTIPLIER: "100" });
   A = cluster.instances[0]!.url;
+  B = cluster.instances[1]!.url;
 }, 60_000);
 afterAll(async () => {
   await cluster?.stop();
@@ -31,5 +33,34 @@ describe("GET /api/users", () => {
       expect(res.body.error.code).toBeString();
     }
     expect((await fetch(`${A}/api/users?q=a`)).status).toBe(401);
+  });
+});
+
+describe("GET /api/users through the response cache", () => {
+  const get = (base: string, path: string, token: string, etag?: string) =>
+    fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, ...(etag ? { "if-none-match": etag } : {}) } });
+
+  test("MISS, then HIT and 304 on the other instance; a sign-up through either shows at once", async () => {
+    const tag = `zc${Date.now().toString(36)}`;
+    const me = await signUp(A, tag);
+    const path = `/api/users?q=${tag}`;
+    const first = await get(A, path, me.token);
+    expect(first.headers.get("x-cache")).toBe("MISS");
+    expect(first.headers.get("cache-control")).toBe("private, no-cache");
+    const etag = first.headers.get("etag")!;
+    expect(etag).toMatch(/^"[0-9a-z]+"$/);
+    const body = await first.json();
+    expect(body.data).toHaveLength(1);
+    // Case does not make another entry: the lookup is case-insensitive.
+    const other = await get(B, `/api/users?q=${tag.toUpperCase()}`, me.token);
+    expect(other.headers.get("x-cache")).toBe("HIT");
+    expect(await other.json()).toEqual(body);
+    expect((await get(B, path, me.token, etag)).status).toBe(304);
+
+    const joined = await signUp(B, tag);
+    const fresh = await get(A, path, me.token, etag);
+    expect(fresh.status).toBe(200);
+    expect(fresh.headers.get("x-cache")).toBe("MISS");
+    expect((await fresh.json()).data.map((u: { id: string }) => u.id)).toContain(joined.id);
   });
 });

@@ -1,5 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { cachedJson } from "../cache/http-cache.ts";
+import type { ResponseCache } from "../cache/response-cache.ts";
 import { ErrorResponse, jsonResponse } from "../http/openapi.ts";
+import type { Metrics } from "../metrics/registry.ts";
 import { queryInt } from "../http/query-int.ts";
 import { createRouter } from "../http/router.ts";
 import { Text, UserRef } from "../protocol.ts";
@@ -9,8 +12,20 @@ import type { Users } from "./users.ts";
 
 const LIMIT = { max: 50, default: 20 };
 
-/** People lookup for invites and direct messages: `GET /api/users?q=prefix`. */
-export function userRoutes({ sessions, users }: { sessions: Sessions; users: Users }) {
+/**
+ * People lookup for invites and direct messages: `GET /api/users?q=prefix`.
+ * Cached like the room reads: the answer lists only public fields (id,
+ * username) and is the same for every caller, so one entry per (prefix, limit)
+ * serves everyone; usernames never change and users are never deleted, so the
+ * only change is a new user, which bumps the `users` counter (auth routes).
+ */
+export function userRoutes({ sessions, users, cache, metrics }: { sessions: Sessions; users: Users; cache: ResponseCache; metrics: Metrics }) {
+  const endpoint = { cache, metrics, endpoint: "GET /api/users" };
+  const cachedHeaders = {
+    ETag: { description: "Version of this answer; send it back as If-None-Match", schema: { type: "string" as const } },
+    "X-Cache": { description: "HIT or MISS", schema: { type: "string" as const } },
+    "Cache-Control": { description: "private, no-cache", schema: { type: "string" as const } },
+  };
   const search = createRoute({
     method: "get",
     path: "/users",
@@ -25,12 +40,18 @@ export function userRoutes({ sessions, users }: { sessions: Sessions; users: Use
     },
     responses: {
       200: jsonResponse(z.object({ data: z.array(UserRef) }), "Users whose username starts with q, alphabetical"),
+      304: { description: "Not modified (If-None-Match matched the ETag)", headers: cachedHeaders },
       400: ErrorResponse,
       401: ErrorResponse,
     },
   });
   return createRouter().openapi(search, async (c) => {
     const { q, limit } = c.req.valid("query");
-    return c.json({ data: await users.searchByPrefix(q, limit ?? LIMIT.default) }, 200);
+    const size = limit ?? LIMIT.default;
+    return cachedJson(c, endpoint, {
+      key: `users:${encodeURIComponent(q.toLowerCase())}:${size}`,
+      versions: ["users"],
+      compute: async () => ({ data: await users.searchByPrefix(q, size) }),
+    });
   });
 }

@@ -16,6 +16,7 @@ import type { Cache } from "./cache.ts";
  *   room:<id>:e      message events of a room: raised to each event's counter value, so it
  *                    is the room's lastSeq (history, lastSeq, unread counts)
  *   user:<id>        one user's memberships and read markers (their lists, unread, visibility)
+ *   users            sign-ups (the people lookup, GET /api/users)
  */
 export interface ResponseCacheOptions {
   cache: Cache;

@@ -11,6 +11,7 @@ import { limitPerUser } from "../rate-limit/middleware.ts";
 import { Room, Text } from "../protocol.ts";
 import { cachedJson, type CachedEndpoint } from "../cache/http-cache.ts";
 import { cachedRoomList } from "./cached-list.ts";
+import { cachedMyRooms } from "./cached-mine.ts";
 import { cachedRoom } from "./cached-room.ts";
 import type { ResponseCache } from "../cache/response-cache.ts";
 import type { Metrics } from "../metrics/registry.ts";
@@ -47,6 +48,7 @@ export interface RoomRouteDeps {
 export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRouteDeps) {
   const endpoint = (name: string): CachedEndpoint => ({ cache, metrics, endpoint: name });
   const listEndpoint = endpoint("GET /api/rooms");
+  const mineEndpoint = endpoint("GET /api/rooms?mine=true");
   const roomEndpoint = endpoint("GET /api/rooms/:room");
   const membersEndpoint = endpoint("GET /api/rooms/:room/members");
   const cachedHeaders = {
@@ -175,9 +177,14 @@ export function roomRoutes({ sessions, rooms, limiter, cache, metrics }: RoomRou
       const afterId = cursor === undefined ? undefined : decodeIdCursor(cursor);
       const pageSize = limit ?? ROOMS_PAGE.default;
       if (mine === "true") {
-        // My rooms with their activity: read fresh (the app reads it on start and after each reconnect).
-        const page = await rooms.listMine(userId, { limit: pageSize, afterId });
-        return c.json({ data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) }, 200);
+        return cachedMyRooms(c, mineEndpoint, {
+          userId,
+          key: `mine:${userId}:${pageSize}:${afterId ?? ""}`,
+          compute: async () => {
+            const page = await rooms.listMine(userId, { limit: pageSize, afterId });
+            return { data: page.data, nextCursor: page.nextCursor && encodeIdCursor(page.nextCursor) };
+          },
+        });
       }
       return cachedRoomList(c, listEndpoint, rooms, {
         userId,

@@ -3,6 +3,7 @@
 // reconnects through Caddy and nothing is lost.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser } from "playwright-core";
+import postgres from "postgres";
 import { startCluster, type Cluster } from "../../scripts/cluster.ts";
 import { launchBrowser, screenshot } from "../support/browser.ts";
 import { createRoom, expectMessage, history, joinFromBrowser, loginToken, newPerson, send, signUp, unique, waitConnected, type Person } from "../support/e2e-chat.ts";
@@ -94,4 +95,47 @@ describe("PWA, two instances behind Caddy", () => {
     await screenshot(alice.page, "cluster-after-failover");
     await cluster.instances[victim]!.restart();
   }, 90_000);
+
+  test("offline with both instances and Caddy stopped: rooms and history from the service worker; a message written offline is delivered once when they are back", async () => {
+    const { page } = alice;
+    await bob.page.goto(`/r/${roomId}`);
+    await expectMessage(bob, "still here after the failover", 30_000);
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+    await page.goto(`/r/${roomId}`);
+    await expectMessage(alice, "still here after the failover", 30_000);
+    expect(await page.evaluate(() => Boolean(navigator.serviceWorker.controller))).toBe(true);
+
+    // Offline for real: nothing listens on Caddy's port any more (Chromium's emulated offline
+    // mode would not stop the service worker's own fetches).
+    await cluster.caddy!.stop();
+    await Promise.all(cluster.instances.map((i) => i.stop("SIGTERM")));
+    expect(await fetch(`${cluster.url}/healthz`).then(() => "up", () => "down")).toBe("down");
+
+    await page.reload();
+    await page.locator(".sidebar").getByText(roomName).first().waitFor();
+    await expectMessage(alice, "Hi Alice, both ways");
+    await expectMessage(alice, "still here after the failover");
+    await page.locator('.conn[data-state="offline"], .conn[data-state="reconnecting"]').first().waitFor();
+    const text = `written offline behind Caddy ${unique()}`;
+    await send(alice, text);
+    await page.locator(".row.pending .content", { hasText: text }).waitFor();
+    await screenshot(page, "cluster-offline");
+
+    await Promise.all(cluster.instances.map((i) => i.restart()));
+    await cluster.caddy!.restart();
+    await expectMessage(alice, text, 45_000);
+    await expectMessage(bob, text, 45_000);
+    await page.locator(".row.pending").waitFor({ state: "detached", timeout: 30_000 });
+
+    // Exactly once, as Postgres has it.
+    const sql = postgres(cluster.databaseUrl, { max: 1 });
+    try {
+      const rows = await sql`select count(*)::int as n from messages where room_id = ${roomId} and content = ${text}`;
+      expect(rows[0]!.n).toBe(1);
+    } finally {
+      await sql.end();
+    }
+    const shown = await page.$$eval(".message-list .row .content", (els) => els.map((e) => e.textContent));
+    expect(shown.filter((t) => t === text)).toHaveLength(1);
+  }, 150_000);
 });

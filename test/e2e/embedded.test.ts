@@ -53,6 +53,17 @@ afterAll(async () => {
 
 describe("PWA, embedded server", () => {
   test("a signed-out visitor sees the log-in form; two people chat both ways", async () => {
+    // Keeps the page's sockets, so the test can read the encoding each one negotiated.
+    await alice.page.addInitScript(() => {
+      const Native = window.WebSocket;
+      const sockets: WebSocket[] = ((window as unknown as { sockets: WebSocket[] }).sockets = []);
+      window.WebSocket = class extends Native {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          sockets.push(this);
+        }
+      };
+    });
     await alice.page.goto("/");
     await alice.page.getByRole("heading", { name: "Log in" }).waitFor();
     await screenshot(alice.page, "login", "login");
@@ -65,6 +76,8 @@ describe("PWA, embedded server", () => {
     await expectMessage(bob, "Hello Bob! The release is ready 🚀");
     await send(bob, "Great, shipping it now");
     await expectMessage(alice, "Great, shipping it now");
+    const open = () => (window as unknown as { sockets: WebSocket[] }).sockets.filter((ws) => ws.readyState === 1).map((ws) => ws.protocol);
+    expect(await alice.page.evaluate(open)).toEqual(["chat.v2"]); // the lean encoding, decoded by the client
     // Shift+Enter is a new line, Enter sends.
     const box = alice.page.locator("#composer-input");
     await box.fill("Agenda for the launch:");

@@ -103,6 +103,40 @@ describe("two instances behind Caddy", () => {
     }
   });
 
+  test("the PWA through Caddy: hashed assets immutable, index.html and /sw.js revalidated, compressed or not", async () => {
+    const shell = await fetch(`${cluster.url}/`, { headers: { "accept-encoding": "identity" } });
+    expect(shell.status).toBe(200);
+    expect(shell.headers.get("content-type")).toStartWith("text/html");
+    expect(shell.headers.get("cache-control")).toBe("no-cache");
+    const html = await shell.text();
+    // Every file the shell names by a fingerprinted path, fetched through Caddy as a browser would.
+    const hashed = [...html.matchAll(/(?:src|href)="(\/[^"]+-[a-z0-9]{8,}\.(?:js|css|png|webmanifest))"/g)].map((m) => m[1]!);
+    expect(hashed.length).toBeGreaterThan(0);
+    for (const path of new Set(hashed)) {
+      for (const encoding of ["identity", "gzip"]) {
+        const res = await fetch(`${cluster.url}${path}`, { headers: { "accept-encoding": encoding }, decompress: false } as RequestInit);
+        expect(res.status).toBe(200);
+        expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+        if (encoding === "gzip" && /\.(js|css)$/.test(path)) expect(res.headers.get("content-encoding")).toBe("gzip");
+        await res.arrayBuffer();
+      }
+    }
+    for (const path of ["/index.html", "/sw.js", "/rooms/anything"]) {
+      for (const encoding of ["identity", "gzip"]) {
+        const res = await fetch(`${cluster.url}${path}`, { headers: { "accept-encoding": encoding }, decompress: false } as RequestInit);
+        expect(res.status).toBe(200);
+        expect(res.headers.get("cache-control")).toBe("no-cache");
+        await res.arrayBuffer();
+      }
+    }
+    // Both instances answer the same files (each serves dist/web itself).
+    for (const instance of cluster.instances) {
+      const res = await fetch(`${instance.url}${hashed[0]}`);
+      expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+      await res.arrayBuffer();
+    }
+  });
+
   test("rate limit: 429 after a burst, shared across instances, and the window slides", async () => {
     const [one, two] = cluster.instances as [Cluster["instances"][0], Cluster["instances"][0]];
     const user = await register(cluster.url);

@@ -1,12 +1,16 @@
 // The socket and its recovery, apart from state and rendering: connect, back off
 // with jitter, resume every open room from its last seq, fill holes over HTTP,
 // and report the connection state. Frames go to `dispatch` as reducer events.
+// The socket asks for the lean `chat.v2` encoding and decodes it into the same
+// v1-shaped frames the reducer takes; a server that answers otherwise is read as v1.
 import type { Message } from "../../../src/protocol.ts";
+import { createV2Decoder, PROTOCOL_V2 } from "../../../src/protocol-v2.ts";
 import type { ChatEvent, ConnectionState, ServerFrameIn } from "../apply-event.ts";
 import { backoffDelay, hasGap, leavesGap, resumeFrames, type ResumePoint } from "./resume.ts";
 
 export interface ConnectionOptions {
   url: () => string;
+  /** Defaults to `new WebSocket(url, ["chat.v2"])`. */
   createSocket?: (url: string) => WebSocket;
   resumePoint(roomId: string): ResumePoint | undefined;
   /** One page of `GET /api/rooms/:room/messages?after=`. */
@@ -40,6 +44,8 @@ export function createConnection(opts: ConnectionOptions) {
   const filling = new Set<string>();
   const waiting = new Map<string, { resolve(data: unknown): void; reject(err: Error): void }>();
   let socket: WebSocket | undefined;
+  /** This socket's v2 decoder (it learns the room aliases), or none when the server answered v1. */
+  let decoder: ReturnType<typeof createV2Decoder> | undefined;
   let attempt = 0;
   let stopped = true;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -57,9 +63,11 @@ export function createConnection(opts: ConnectionOptions) {
   function connect() {
     if (stopped || socket) return;
     clearTimeout(retryTimer);
-    const ws = (opts.createSocket ?? ((u) => new WebSocket(u)))(opts.url());
+    const ws = (opts.createSocket ?? ((u) => new WebSocket(u, [PROTOCOL_V2])))(opts.url());
     socket = ws;
+    decoder = undefined;
     ws.onopen = () => {
+      decoder = ws.protocol === PROTOCOL_V2 ? createV2Decoder() : undefined;
       attempt = 0;
       lastFrameAt = Date.now();
       setState("connected");
@@ -93,7 +101,7 @@ export function createConnection(opts: ConnectionOptions) {
     lastFrameAt = Date.now();
     let frame: ServerFrameIn & { ref?: string | number; seq?: number };
     try {
-      frame = JSON.parse(text);
+      frame = decoder ? (decoder.decode(text) as typeof frame) : JSON.parse(text);
     } catch {
       return;
     }
@@ -156,6 +164,11 @@ export function createConnection(opts: ConnectionOptions) {
   return {
     get state() {
       return state;
+    },
+    /** The encoding the open socket negotiated (undefined while not connected). */
+    get protocol(): "chat.v1" | "chat.v2" | undefined {
+      if (!socket || socket.readyState !== 1) return undefined;
+      return decoder ? PROTOCOL_V2 : "chat.v1";
     },
     start() {
       if (!stopped) return;

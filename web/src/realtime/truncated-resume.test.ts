@@ -41,6 +41,7 @@ test("a resume past the replay limit is truncated; the client fills the older pa
     if (Date.now() > deadline) throw new Error(`timed out: ${state.views[roomId]!.messages.length} messages`);
     await Bun.sleep(20);
   }
+  expect(connection.protocol).toBe("chat.v2"); // the default socket asks for v2; its `joined` came decoded
   connection.stop();
   expect(joined).toEqual([expect.objectContaining({ roomId, truncated: true, fromSeq: 26 })]);
   expect(state.views[roomId]!.messages.map((m) => m.content)).toEqual(Array.from({ length: 30 }, (_, i) => `m${i + 1}`));

@@ -75,6 +75,8 @@ export interface CaddyProcess {
   stop(): Promise<void>;
   /** Stopped if running, then started again on the same port. */
   restart(): Promise<void>;
+  /** Caddy's own metrics, on a loopback-only listener (the same port across restarts). */
+  metricsUrl: string;
 }
 
 export interface Cluster {

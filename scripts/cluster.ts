@@ -69,8 +69,6 @@ export interface CaddyProcess {
   /** The current process (a new one after restart()). */
   readonly proc: Subprocess;
   output(): string;
-  /** Caddy's own metrics, on loopback. */
-  metricsUrl: string;
   /** SIGTERM, and wait for it to exit (the offline e2e stops everything the page talks to). */
   stop(): Promise<void>;
   /** Stopped if running, then started again on the same port. */

@@ -2,7 +2,8 @@
 // runner's Postgres (a fresh database) and Redis.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startCluster, type Cluster } from "../../scripts/cluster.ts";
-import { createDatabase, newAccount, serverEnv } from "../support/test-app.ts";
+import { call, register } from "../support/http-client.ts";
+import { createDatabase, serverEnv } from "../support/test-app.ts";
 
 let cluster: Cluster;
 
@@ -18,27 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.stop();
 });
-
-async function call(base: string, method: string, path: string, opts: { body?: unknown; token?: string } = {}) {
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
-}
-
-async function register(base: string) {
-  const account = newAccount("cl");
-  const res = await call(base, "POST", "/api/auth/register", { body: account });
-  expect(res.status).toBe(201);
-  return { ...account, id: res.body.user.id as string, token: res.body.token as string };
-}
 
 describe("cluster behind Caddy", () => {
   test("/readyz answers 200 through Caddy, and requests reach both instances", async () => {

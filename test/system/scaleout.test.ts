@@ -12,30 +12,10 @@ import { freePort } from "../../scripts/services.ts";
 import { startCluster, type Cluster } from "../../scripts/cluster.ts";
 import { rollUnderLoad } from "../../scripts/roll-under-load.ts";
 import { childEnv } from "../../src/env.ts";
-import { createDatabase, newAccount, serverEnv } from "../support/test-app.ts";
+import { call, register } from "../support/http-client.ts";
+import { createDatabase, serverEnv } from "../support/test-app.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
-
-async function call(base: string, method: string, path: string, opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
-}
-
-async function register(base: string) {
-  const account = newAccount("so");
-  const res = await call(base, "POST", "/api/auth/register", { body: account });
-  expect(res.status).toBe(201);
-  return { ...account, id: res.body.user.id as string, token: res.body.token as string };
-}
 
 describe("two instances behind Caddy", () => {
   let cluster: Cluster;

@@ -31,6 +31,19 @@ function isAddressOrCidr(entry: string): boolean {
 const int = (def: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(def);
 
+/** "a, b,,c" -> ["a", "b", "c"] (each entry trimmed and normalized), then checked by `items`. */
+const commaList = <T extends z.ZodType<string[], string[]>>(items: T, normalize: (entry: string) => string = (e) => e) =>
+  z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((entry) => normalize(entry.trim()))
+        .filter(Boolean),
+    )
+    .pipe(items);
+
 const envSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: int(3000, 0, 65535),
@@ -42,38 +55,11 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - only (1-64)")
     .optional(),
-  ALLOWED_ORIGINS: z
-    .string()
-    .default("")
-    .transform((v) =>
-      v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^\s/,]+)$/, "each entry is * or an origin like https://chat.example"))),
+  ALLOWED_ORIGINS: commaList(z.array(z.string().regex(/^(\*|https?:\/\/[^\s/,]+)$/, "each entry is * or an origin like https://chat.example"))),
   // Peers whose X-Forwarded-For is believed (Caddy's address); empty: nobody's, the peer is the client.
-  TRUSTED_PROXIES: z
-    .string()
-    .default("")
-    .transform((v) =>
-      v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().refine(isAddressOrCidr, "each entry is an IP address or a CIDR block like 10.0.0.0/8"))),
+  TRUSTED_PROXIES: commaList(z.array(z.string().refine(isAddressOrCidr, "each entry is an IP address or a CIDR block like 10.0.0.0/8"))),
   // Accounts that may open the operator's page (/ops); for everyone else its endpoint is 404.
-  OPERATOR_EMAILS: z
-    .string()
-    .default("")
-    .transform((v) =>
-      v
-        .split(",")
-        .map((s) => s.trim().toLowerCase())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.email("each entry is an email address, comma-separated"))),
+  OPERATOR_EMAILS: commaList(z.array(z.email("each entry is an email address, comma-separated")), (e) => e.toLowerCase()),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
   // "kind=max/windowSeconds,…": rows of the limit table in src/rate-limit/limits.ts to change.

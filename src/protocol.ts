@@ -220,3 +220,20 @@ export function parseBusMessage<T>(schema: z.ZodType<T>, payload: string): T | u
     return undefined;
   }
 }
+
+/** One instance's reading over the last interval, as GET /api/ops/instances gives it (the operator's page charts it). */
+export interface OpsSample {
+  /** Epoch ms when taken. */
+  t: number;
+  connections: number;
+  /** Sends accepted per second over the interval (the delivery histogram's count delta). */
+  messagesPerSecond: number;
+  /** Delivery p95 over the interval in ms; null when nothing was sent in it. */
+  deliveryP95Ms: number | null;
+  /** Cache hits / reads over the interval; null when nothing was read. */
+  cacheHitRatio: number | null;
+  /** Event-loop lag in ms (prom-client's default metric); null when the runtime gives none. */
+  eventLoopLagMs: number | null;
+  openRooms: number;
+}
+export type OpsInstance = { instanceId: string; current: OpsSample; history: OpsSample[] };

@@ -1,20 +1,7 @@
 import type { Registry } from "prom-client";
+import type { OpsSample } from "../protocol.ts";
 
-/** One instance's reading over the last interval: what the operator's page charts. */
-export interface OpsSample {
-  /** Epoch ms when taken. */
-  t: number;
-  connections: number;
-  /** Sends accepted per second over the interval (the delivery histogram's count delta). */
-  messagesPerSecond: number;
-  /** Delivery p95 over the interval in ms; null when nothing was sent in it. */
-  deliveryP95Ms: number | null;
-  /** Cache hits / reads over the interval; null when nothing was read. */
-  cacheHitRatio: number | null;
-  /** Event-loop lag in ms (prom-client's default metric); null when the runtime gives none. */
-  eventLoopLagMs: number | null;
-  openRooms: number;
-}
+export type { OpsSample };
 
 interface MetricValue {
   value: number;

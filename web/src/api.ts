@@ -1,6 +1,7 @@
 // The HTTP API as the app uses it. The session is the httpOnly cookie set at log-in;
 // JavaScript never holds the token.
-import type { Me, Message, Room, UserRef } from "../../src/protocol.ts";
+import type { Me, Message, OpsInstance, Room, UserRef } from "../../src/protocol.ts";
+export type { OpsInstance, OpsSample } from "../../src/protocol.ts";
 import type { RoomSummary } from "./apply-event.ts";
 
 export class ApiError extends Error {
@@ -42,17 +43,6 @@ export async function read<T>(pending: Promise<Response>): Promise<T> {
   return json as T;
 }
 
-/** One instance's reading, as GET /api/ops/instances gives it. */
-export type OpsSample = {
-  t: number;
-  connections: number;
-  messagesPerSecond: number;
-  deliveryP95Ms: number | null;
-  cacheHitRatio: number | null;
-  eventLoopLagMs: number | null;
-  openRooms: number;
-};
-export type OpsInstance = { instanceId: string; current: OpsSample; history: OpsSample[] };
 
 export type MessagePage = { data: Message[]; nextCursor: number | null };
 const q = (params: Record<string, string | number | undefined>) => {

@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, chmodSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import Redis from "ioredis";
 import postgres from "postgres";
 import { childEnv } from "../src/env.ts";
 import { startCluster } from "./cluster.ts";
@@ -131,6 +132,7 @@ async function runTarget(opts: {
   const loadBefore = await loadAverage();
   try {
     await takeStatementStats(pg.url); // start counting from here: the seed and migrations are not the load
+    await takeRedisStats(redis.url);
     const sampler = startSampler(watched, 1000);
     await Bun.sleep(1500); // a baseline before any socket opens
     log(`${target}: k6 run load/${opts.scenario}.js against ${cluster.url}`);
@@ -158,6 +160,7 @@ async function runTarget(opts: {
     const samples = await sampler.stop();
     await Bun.write(join(opts.outDir, `k6-${target}.log`), `${stdout}\n${stderr}`);
     await Bun.write(join(opts.outDir, `pg-statements-${target}.txt`), await takeStatementStats(pg.url));
+    await Bun.write(join(opts.outDir, `redis-commands-${target}.txt`), await takeRedisStats(redis.url));
     process.stderr.write(stdout);
     const k6 = await Bun.file(summaryFile).json().catch(() => null);
     if (!k6) throw new Error(`k6 wrote no summary (exit ${code}):\n${stderr.slice(-3000)}`);
@@ -200,6 +203,23 @@ async function takeStatementStats(url: string) {
     return `pg_stat_statements unavailable: ${String(err)}\n`;
   } finally {
     await sql.end();
+  }
+}
+
+/** Redis's commands by count and time since the last call (then reset), for the report folder. */
+async function takeRedisStats(url: string) {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const info = (await redis.info("commandstats")) as string;
+    await redis.config("RESETSTAT");
+    const rows = [...info.matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm)].map((m) => ({ cmd: m[1]!, calls: Number(m[2]), usec: Number(m[3]) }));
+    rows.sort((a, b) => b.usec - a.usec);
+    return rows.map((r) => `${r.cmd.padEnd(24)} ${String(r.calls).padStart(9)} calls ${(r.usec / 1000).toFixed(1).padStart(9)} ms`).join("\n") + "\n";
+  } catch (err) {
+    return `INFO commandstats unavailable: ${String(err)}\n`;
+  } finally {
+    redis.disconnect();
   }
 }
 

@@ -15,17 +15,10 @@
 // two numbers it needs. JSON keys stand in double quotes and quotes inside strings are escaped,
 // so `"seq":` and `"sentAt":` cannot occur inside message content. Everything else is parsed.
 
-/** The JSON number (or null) that starts at `i`. */
+/** The JSON integer (or null) that starts at `i`: parseInt is native in k6's interpreter, a loop is not. */
 export function numberAt(text, i) {
   if (text.charCodeAt(i) === 110) return null; // n(ull)
-  let n = 0;
-  let sign = 1;
-  if (text.charCodeAt(i) === 45) {
-    sign = -1;
-    i++;
-  }
-  for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) n = n * 10 + (c - 48);
-  return sign * n;
+  return parseInt(text.slice(i, i + 24), 10);
 }
 
 /** The value of the last (`last`) or first `"key":` in the text, or undefined. */

@@ -73,7 +73,7 @@ export function startChatServer({ env, instanceId, stores, log, hub: tuning = {}
     replayMax: env.WS_REPLAY_MAX,
     maxRoomsPerSocket: env.WS_MAX_ROOMS_PER_SOCKET,
     maxRoomsPerUser: env.WS_MAX_ROOMS_PER_USER,
-    domain: wrapDomain(createHubDomain(db, messages)),
+    domain: wrapDomain(createHubDomain(stores.database, messages)),
   });
   events.on(hub.onDomainEvent);
   const userFeed = createUserFeed({ instanceId, bus: stores.bus, log, domain: { roomIdsOf: rooms.roomIdsOf, roomFor: rooms.getMine } });

@@ -1,5 +1,5 @@
-// The hub's re-checks ask Postgres about everything open at once: past 65,535
-// bind parameters one IN-list would fail, so they go in chunks.
+// The hub's re-checks ask Postgres about everything open at once: one IN-list past 65,535
+// bind parameters would fail; they bind arrays instead.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createCapabilities } from "../capabilities.ts";
 import { createRoom } from "../../test/support/chat.ts";
@@ -10,7 +10,7 @@ let t: TestApp;
 let domain: HubDomain;
 beforeAll(async () => {
   t = await createTestApp("postgres");
-  domain = createHubDomain(t.stores.database.db, createCapabilities({ env: t.env, events: t.events, ...t.stores }).messages);
+  domain = createHubDomain(t.stores.database, createCapabilities({ env: t.env, events: t.events, ...t.stores }).messages);
 });
 afterAll(() => t?.close());
 

@@ -1,6 +1,6 @@
-import { and, eq, inArray, isNotNull, lte, or } from "drizzle-orm";
-import type { Db } from "../db/client.ts";
-import { roomMembers, rooms as roomsTable, sessions as sessionsTable } from "../db/schema.ts";
+import { eq } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { rooms as roomsTable } from "../db/schema.ts";
 import type { Messages } from "../messages/store.ts";
 import type { RoomEvent } from "../protocol.ts";
 
@@ -17,16 +17,16 @@ export interface HubDomain {
   memberships(pairs: { roomId: string; userId: string }[]): Promise<{ roomId: string; userId: string }[]>;
 }
 
-/** Ids per statement: far below Postgres's 65,535 bind parameters, whatever is open. */
-export const RECHECK_CHUNK = 1_000;
+// The periodic re-checks run every second over everything open on the instance: each is one
+// prepared statement with array parameters (one bind value however many ids, so no chunking
+// and no 65,535-parameter ceiling), not a query rebuilt by the ORM with an IN-list each time.
+const LAST_SEQS = `select id, last_seq from rooms where id = any($1::uuid[])`;
+const MEMBERSHIPS = `select m.room_id, m.user_id from room_members m
+  join unnest($1::uuid[], $2::uuid[]) as p(room_id, user_id) on m.room_id = p.room_id and m.user_id = p.user_id`;
+const ENDED_SESSIONS = `select id from sessions where id = any($1::uuid[]) and (revoked_at is not null or expires_at <= now())`;
 
-async function inChunks<T, R>(items: T[], size: number, run: (chunk: T[]) => Promise<R[]>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += size) out.push(...(await run(items.slice(i, i + size))));
-  return out;
-}
-
-export function createHubDomain(db: Db, messages: Messages): HubDomain {
+export function createHubDomain(database: Database, messages: Messages): HubDomain {
+  const { db } = database;
   return {
     eventsAfter: messages.eventsAfter,
     async lastSeq(roomId) {
@@ -34,34 +34,15 @@ export function createHubDomain(db: Db, messages: Messages): HubDomain {
       return row?.lastSeq ?? 0;
     },
     async lastSeqs(roomIds) {
-      const rows = await inChunks(roomIds, RECHECK_CHUNK, (ids) =>
-        db.select({ id: roomsTable.id, lastSeq: roomsTable.lastSeq }).from(roomsTable).where(inArray(roomsTable.id, ids)),
-      );
-      return new Map(rows.map((r) => [r.id, r.lastSeq]));
+      const rows = await database.queryRows<{ id: string; last_seq: number | string }>(LAST_SEQS, [roomIds]);
+      return new Map(rows.map((r) => [r.id, Number(r.last_seq)]));
     },
     async memberships(pairs) {
-      // Both IN-lists come from one chunk of pairs, so a statement binds at most 2 x RECHECK_CHUNK values.
-      return inChunks(pairs, RECHECK_CHUNK, async (chunk) => {
-        const wanted = new Set(chunk.map((p) => `${p.roomId}\n${p.userId}`));
-        const rows = await db
-          .select({ roomId: roomMembers.roomId, userId: roomMembers.userId })
-          .from(roomMembers)
-          .where(
-            and(
-              inArray(roomMembers.roomId, [...new Set(chunk.map((p) => p.roomId))]),
-              inArray(roomMembers.userId, [...new Set(chunk.map((p) => p.userId))]),
-            ),
-          );
-        return rows.filter((r) => wanted.has(`${r.roomId}\n${r.userId}`));
-      });
+      const rows = await database.queryRows<{ room_id: string; user_id: string }>(MEMBERSHIPS, [pairs.map((p) => p.roomId), pairs.map((p) => p.userId)]);
+      return rows.map((r) => ({ roomId: r.room_id, userId: r.user_id }));
     },
     async endedSessions(sessionIds) {
-      const rows = await inChunks(sessionIds, RECHECK_CHUNK, (ids) =>
-        db
-          .select({ id: sessionsTable.id })
-          .from(sessionsTable)
-          .where(and(inArray(sessionsTable.id, ids), or(isNotNull(sessionsTable.revokedAt), lte(sessionsTable.expiresAt, new Date())))),
-      );
+      const rows = await database.queryRows<{ id: string }>(ENDED_SESSIONS, [sessionIds]);
       return rows.map((r) => r.id);
     },
   };

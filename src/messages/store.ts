@@ -115,7 +115,8 @@ export function createMessages({ database, events, rooms, limiter, timings, maxR
     const arrived = performance.now();
     const { userId } = input;
     checkContent(input.content);
-    if (limiter) await limiter.take("send", userId);
+    // Answered by this process now, settled with the shared bucket right after (no Redis round trip before a send).
+    if (limiter) await limiter.takeSoon("send", userId);
     const roomKey = input.roomId ?? input.roomKey;
     if (!roomKey) throw notFound("room");
     const clientMsgId = input.clientMsgId ?? crypto.randomUUID();

@@ -94,6 +94,38 @@ describe("rate limiter in Redis", () => {
     two.close();
   });
 
+  test("takeSoon: this process answers at once; the shared bucket's refusal reaches both instances within a round trip", async () => {
+    const prefix = `t:${crypto.randomUUID()}:`;
+    const [r1, r2] = await Promise.all([connect(), connect()]);
+    const limits = table(10, 20); // 10 at once, then one per 2 s: nothing refills during the test
+    const one = createRateLimiter({ table: limits, shared: createRedisBuckets(r1, prefix), sharedTimeoutMs: 1_000 });
+    const two = createRateLimiter({ table: limits, shared: createRedisBuckets(r2, prefix), sharedTimeoutMs: 1_000 });
+    // Alternating, waiting for nothing: each process's own bucket holds 10, so 20 could pass
+    // locally; the shared bucket (10) catches up within a round trip.
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      statuses.push(await outcome((i % 2 ? one : two).takeSoon("send", "u1")));
+      await Bun.sleep(5); // about a round trip between sends, as between a user's messages
+    }
+    const passed = statuses.filter((s) => s === 200).length;
+    expect(passed).toBeGreaterThanOrEqual(10);
+    expect(passed).toBeLessThanOrEqual(12); // the limit, plus what each admitted before its first refusal came back
+    await Bun.sleep(50);
+    expect(await outcome(one.takeSoon("send", "u1"))).toBe(429);
+    expect(await outcome(two.takeSoon("send", "u1"))).toBe(429);
+    const refused = await one.takeSoon("send", "u1").catch((e) => e);
+    expect(refused.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    // The shared bucket counted every send the processes admitted.
+    expect(await outcome(one.take("send", "u1"))).toBe(429);
+    // One process alone is held to the limit at once, by its own bucket.
+    const local: number[] = [];
+    for (let i = 0; i < 11; i++) local.push(await outcome(one.takeSoon("send", "u2")));
+    expect(local.slice(0, 10)).toEqual(Array(10).fill(200));
+    expect(local[10]).toBe(429);
+    one.close();
+    two.close();
+  });
+
   test("a refusal carries Retry-After in whole seconds, at least 1", async () => {
     const r = await connect();
     const limiter = createRateLimiter({ table: table(1, 30), shared: createRedisBuckets(r, `t:${crypto.randomUUID()}:`), sharedTimeoutMs: 1_000 });

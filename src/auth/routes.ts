@@ -58,7 +58,8 @@ export interface AuthDeps {
   limiter: RateLimiter;
   /** Told after a logout, so every instance can close that session's sockets. */
   onSessionRevoked?: (sessionId: string, userId: string) => void;
-  onUserCreated?: () => void;
+  /** A new account, with the rooms it was made a member of (general). */
+  onUserCreated?: (userId: string, joinedRoomIds: string[]) => void;
 }
 
 export function authRoutes(deps: AuthDeps) {
@@ -81,8 +82,8 @@ export function authRoutes(deps: AuthDeps) {
     .openapi(register, async (c) => {
       await limiter.take("register", `ip:${clientIp(c)}`);
       const { email, username, password } = c.req.valid("json");
-      const user = await users.create({ email, username, passwordHash: await passwords.hash(password) });
-      deps.onUserCreated?.();
+      const { user, joinedRoomIds } = await users.create({ email, username, passwordHash: await passwords.hash(password) });
+      deps.onUserCreated?.(user.id, joinedRoomIds);
       return c.json(await signIn(c, user), 201);
     })
     .openapi(login, async (c) => {

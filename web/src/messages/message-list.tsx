@@ -8,6 +8,8 @@ import { MessageRow, type Item, type RowActions } from "./message-row.tsx";
 /** Virtuoso's indexes only ever go down when older pages are prepended; start high. */
 const BASE_INDEX = 1_000_000_000;
 const GROUP_MS = 5 * 60_000;
+/** Enough rows to fill a tall window while the list positions itself (see `positioned`). */
+const PREVIEW_ROWS = 40;
 const LIST_COMPONENTS = {
   Header: ({ context }: { context?: { reachedStart: boolean } }) => (
     <div className="list-head">{context?.reachedStart ? "This is the start of the room." : "Loading older messages…"}</div>
@@ -108,16 +110,35 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
   const latestStartReached = useRef(startReached);
   latestStartReached.current = startReached;
 
+  // Opening at the bottom, Virtuoso keeps its list hidden for a few frames while it measures and
+  // scrolls there (visibility: hidden until the initial item's final place is reached), which on a
+  // slow CPU is a few hundred ms after the rows are in the DOM. Until then a plain, bottom-aligned
+  // copy of the newest rows is shown in its place, so the room's first paint has its messages.
+  const opensAtBottom = typeof initialIndex === "number";
+  const [positioned, setPositioned] = useState(!opensAtBottom);
+  useEffect(() => {
+    if (positioned) return;
+    let frame = 0;
+    const started = performance.now();
+    const poll = () => {
+      const list = scroller.current?.querySelector<HTMLElement>('[data-testid="virtuoso-item-list"]');
+      if ((list && list.style.visibility !== "hidden") || performance.now() - started > 5_000) setPositioned(true);
+      else frame = requestAnimationFrame(poll);
+    };
+    frame = requestAnimationFrame(poll);
+    return () => cancelAnimationFrame(frame);
+  }, [positioned]);
+
   // A row once drawn with its author's name keeps it: when an older page lands above, regrouping
   // would shrink the row and move everything below it (the reader's place).
   const withHead = useRef(new Set<string>());
-  const itemContent = useCallback(
-    (index: number, item: Item) => {
-      const prev = items[index - firstItemIndex - 1];
+  const renderRow = useCallback(
+    (at: number, item: Item, remember: boolean) => {
+      const prev = items[at - 1];
       const key = keyOf(item);
       const grouped =
         !withHead.current.has(key) && Boolean(prev && authorOf(prev) === authorOf(item) && timeOf(item) - timeOf(prev) < GROUP_MS);
-      if (!grouped) withHead.current.add(key);
+      if (!grouped && remember) withHead.current.add(key);
       const seq = item.kind === "message" ? item.message.seq : undefined;
       const marker = seq !== undefined && seq === opened.current?.firstUnreadSeq;
       return (
@@ -133,8 +154,9 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
         />
       );
     },
-    [items, firstItemIndex, myId, jumpTo, actions, connected],
+    [items, myId, jumpTo, actions, connected],
   );
+  const itemContent = useCallback((index: number, item: Item) => renderRow(index - firstItemIndex, item, true), [renderRow, firstItemIndex]);
 
   if (items.length === 0) {
     return (
@@ -146,6 +168,13 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
 
   return (
     <div className="list-wrap">
+      {!positioned && (
+        <div className="list-preview" aria-hidden="true">
+          {items.slice(-PREVIEW_ROWS).map((item, i, shown) => (
+            <div key={keyOf(item)}>{renderRow(items.length - shown.length + i, item, false)}</div>
+          ))}
+        </div>
+      )}
       <Virtuoso
         ref={virtuoso}
         className="message-list"

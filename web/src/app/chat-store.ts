@@ -6,7 +6,7 @@ import { api, ApiError } from "../api.ts";
 import { applyEvent, initialState, type ChatEvent, type ChatState, type ServerFrameIn } from "../apply-event.ts";
 import { createOutboxSender, deleteLocalData, openOutbox, type Outbox, type OutboxEntry } from "../outbox/outbox.ts";
 import { createConnection, Disconnected, FrameError } from "../realtime/connection.ts";
-import { takeEarlyNewest, takeEarlyRooms } from "./early.ts";
+import { arrivedNewest, takeEarlyNewest, takeEarlyRooms } from "./early.ts";
 import { notifyIfHidden } from "./notify.ts";
 
 type Listener = () => void;
@@ -147,6 +147,23 @@ export function createChatStore() {
     async logout() {
       await api.logout().catch(() => {});
       await signOutLocally();
+    },
+
+    /** Settles once the first room list is in (or failed). */
+    roomsReady: () => roomsLoaded,
+
+    /**
+     * Before the first render: applies the room's early newest page, if it is in and shows where
+     * the room opens (nothing unread above it), so the room is drawn with its messages at once.
+     */
+    primeRoom(roomId: string) {
+      const page = arrivedNewest(roomId);
+      const room = state.rooms[roomId];
+      if (!page || !room || state.views[roomId]?.loaded) return;
+      const oldest = page.data[0]?.seq;
+      if (room.unreadCount > 0 && page.nextCursor !== null && oldest !== undefined && oldest > room.lastReadSeq + 1) return;
+      takeEarlyNewest(roomId);
+      dispatch({ type: "page_newest", roomId, messages: page.data, reachedStart: page.nextCursor === null });
     },
 
     /** Shows a room: its newest page over HTTP, then live events resuming after it. */

@@ -6,6 +6,7 @@ import { api, ApiError } from "../api.ts";
 import { applyEvent, initialState, type ChatEvent, type ChatState, type ServerFrameIn } from "../apply-event.ts";
 import { createOutboxSender, deleteLocalData, openOutbox, type Outbox, type OutboxEntry } from "../outbox/outbox.ts";
 import { createConnection, Disconnected, FrameError } from "../realtime/connection.ts";
+import { afterPaint } from "./after-paint.ts";
 import { arrivedNewest, takeEarlyNewest, takeEarlyRooms } from "./early.ts";
 import { notifyIfHidden } from "./notify.ts";
 
@@ -99,20 +100,29 @@ export function createChatStore() {
   /** Signed in: nothing here waits for anything, so the first screen can render at once. */
   function start(me: Me) {
     dispatch({ type: "signed_in", me });
-    connection.start();
-    // The room list and the outbox fill in when they come.
+    // The room list fills in when it comes; the socket and the outbox start after the first
+    // paint (a room's page comes over HTTP; joins wait in the connection until it is open).
     roomsLoaded = loadRooms().catch(() => {});
-    outboxReady = openOutbox().then(
-      (opened) => {
-        outbox = opened;
-        const ready = (sender = createOutboxSender(opened, sendEntry));
-        void (async () => {
-          for (const entry of await opened.all()) dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
-          // Rooms joined before the outbox was open flush now (the others on their `joined`).
-          await ready.flush();
-        })().catch(() => {});
-      },
-      () => {},
+    // Signed out (or in as someone else) meanwhile: the deferred start is void.
+    const stillMe = () => state.me?.id === me.id;
+    afterPaint(() => stillMe() && connection.start());
+    outboxReady = new Promise<void>((resolve) =>
+      afterPaint(() =>
+        (stillMe() ? openOutbox() : Promise.reject(new Error("signed out")))
+          .then(
+            (opened) => {
+              outbox = opened;
+              const ready = (sender = createOutboxSender(opened, sendEntry));
+              void (async () => {
+                for (const entry of await opened.all()) dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
+                // Rooms joined before the outbox was open flush now (the others on their `joined`).
+                await ready.flush();
+              })().catch(() => {});
+            },
+            () => {},
+          )
+          .finally(resolve),
+      ),
     );
     if (!listening) {
       listening = true;

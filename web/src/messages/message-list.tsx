@@ -109,6 +109,30 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
   }, [loadOlder, reachedStart]);
   const latestStartReached = useRef(startReached);
   latestStartReached.current = startReached;
+  // Stable, and reading no layout when attached (that would force one in the middle of the mount).
+  const scrollerRef = useCallback((el: HTMLElement | Window | null) => {
+    const node = el instanceof HTMLElement ? el : null;
+    if (node === scroller.current) return;
+    scroller.current = node;
+    if (!node) return;
+    let lastHeight = -1;
+    node.addEventListener(
+      "scroll",
+      () => {
+        // Up by the reader: the top moved up while the content kept its height (Virtuoso's
+        // own corrections while it measures rows change the height as they move the top).
+        const top = node.scrollTop;
+        const height = node.scrollHeight;
+        const up = top < lastTop.current - 1 && height === lastHeight;
+        lastTop.current = top;
+        lastHeight = height;
+        if (!up || scrolledUp.current) return;
+        scrolledUp.current = true;
+        if (atTop.current) latestStartReached.current();
+      },
+      { passive: true },
+    );
+  }, []);
 
   // Opening at the bottom, Virtuoso keeps its list hidden for a few frames while it measures and
   // scrolls there (visibility: hidden until the initial item's final place is reached), which on a
@@ -187,30 +211,7 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
         atTopStateChange={(top) => {
           atTop.current = top;
         }}
-        scrollerRef={(el) => {
-          const node = el instanceof HTMLElement ? el : null;
-          if (node === scroller.current) return;
-          scroller.current = node;
-          if (!node) return;
-          lastTop.current = node.scrollTop;
-          let lastHeight = node.scrollHeight;
-          node.addEventListener(
-            "scroll",
-            () => {
-              // Up by the reader: the top moved up while the content kept its height (Virtuoso's
-              // own corrections while it measures rows change the height as they move the top).
-              const top = node.scrollTop;
-              const height = node.scrollHeight;
-              const up = top < lastTop.current - 1 && height === lastHeight;
-              lastTop.current = top;
-              lastHeight = height;
-              if (!up || scrolledUp.current) return;
-              scrolledUp.current = true;
-              if (atTop.current) latestStartReached.current();
-            },
-            { passive: true },
-          );
-        }}
+        scrollerRef={scrollerRef}
         followOutput={(bottom) => (bottom ? "auto" : false)}
         atBottomStateChange={setAtBottom}
         atBottomThreshold={80}

@@ -31,8 +31,34 @@ interface Props {
 
 const keyOf = (item: Item) =>
   item.kind === "message" ? `${item.message.author.id}:${item.message.clientMsgId}` : `${item.pending.author.id}:${item.pending.clientMsgId}`;
+const computeItemKey = (_: number, item: Item) => keyOf(item);
+// One item per message or pending object, reused while that object is unchanged: a memoized row
+// then gets the same props and skips rendering when an older page or a new message arrives.
+const itemOf = new WeakMap<Message | PendingMessage, Item>();
+function messageItem(message: Message): Item {
+  let item = itemOf.get(message);
+  if (!item) itemOf.set(message, (item = { kind: "message", message }));
+  return item;
+}
+function pendingItem(pending: PendingMessage): Item {
+  let item = itemOf.get(pending);
+  if (!item) itemOf.set(pending, (item = { kind: "pending", pending }));
+  return item;
+}
 const authorOf = (item: Item) => (item.kind === "message" ? item.message.author.id : item.pending.author.id);
 const timeOf = (item: Item) => Date.parse(item.kind === "message" ? item.message.createdAt : item.pending.createdAt);
+
+/** The index of the first message with seq >= `seq` (messages ascend by seq), or -1. */
+function firstAtOrAbove(messages: Message[], seq: number): number {
+  let lo = 0;
+  let hi = messages.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (messages[mid]!.seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < messages.length ? lo : -1;
+}
 
 export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart, jumpTo, loadOlder, onReadBottom, actions }: Props) {
   const connected = useChat((s) => s.connection === "connected");
@@ -48,12 +74,14 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
     opened.current = { anchorSeq: messages[0]!.seq, firstUnreadSeq: firstUnread?.seq ?? null };
   }
 
-  const items = useMemo<Item[]>(
-    () => [...messages.map((message) => ({ kind: "message" as const, message })), ...pending.map((p) => ({ kind: "pending" as const, pending: p }))],
-    [messages, pending],
-  );
+  const items = useMemo<Item[]>(() => {
+    const all = new Array<Item>(messages.length + pending.length);
+    for (let i = 0; i < messages.length; i++) all[i] = messageItem(messages[i]!);
+    for (let i = 0; i < pending.length; i++) all[messages.length + i] = pendingItem(pending[i]!);
+    return all;
+  }, [messages, pending]);
   const anchorSeq = opened.current?.anchorSeq ?? 0;
-  const prepended = Math.max(0, messages.findIndex((m) => m.seq >= anchorSeq));
+  const prepended = useMemo(() => Math.max(0, firstAtOrAbove(messages, anchorSeq)), [messages, anchorSeq]);
   const firstItemIndex = BASE_INDEX - prepended;
 
   const initialIndex = useMemo(() => {
@@ -205,7 +233,7 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
         data={items}
         firstItemIndex={firstItemIndex}
         initialTopMostItemIndex={initialIndex}
-        computeItemKey={(_, item) => keyOf(item)}
+        computeItemKey={computeItemKey}
         itemContent={itemContent}
         startReached={startReached}
         atTopStateChange={(top) => {

@@ -144,7 +144,7 @@ async function visit(context: BrowserContext, path: string): Promise<Sample> {
     }).observe({ type: "longtask", buffered: true });
     new MutationObserver((_, obs) => {
       // The list's rows, or the copy of the newest ones drawn while it positions itself.
-      if (document.querySelector(".message-list [data-seq], .list-preview [data-seq]")) {
+      if (document.querySelector(".message-list [data-seq], .list-preview .preview-row")) {
         w.__firstMessage = performance.now();
         (w as unknown as { __trace: string[] }).__trace.push(`${Math.round(w.__firstMessage)} first message in the DOM`);
         obs.disconnect();
@@ -166,6 +166,7 @@ async function visit(context: BrowserContext, path: string): Promise<Sample> {
   if (values.verbose) {
     const timeline = await page.evaluate(() => ({
       lcpElement: (window as unknown as { __lcpElement: string }).__lcpElement,
+      previewLeft: document.querySelectorAll(".list-preview").length,
       trace: (window as unknown as { __trace: string[] }).__trace.sort((a, b) => parseInt(a) - parseInt(b)),
       resources: performance
         .getEntriesByType("resource")

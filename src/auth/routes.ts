@@ -29,6 +29,7 @@ const register = createRoute({
   method: "post",
   path: "/register",
   tags: ["auth"],
+  description: "Creates the account, signed in, as a member of the public room `general` (in the same transaction).",
   request: { body: jsonBody(z.object({ email: Email, username: Username, password: Password }).strict()) },
   responses: { 201: jsonResponse(AuthResult, "Account created and signed in"), 400: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse },
 });

@@ -3,7 +3,7 @@ import { Virtuoso, type VirtuosoHandle } from "react-virtuoso";
 import type { Message } from "../../../src/protocol.ts";
 import type { PendingMessage } from "../apply-event.ts";
 import { useChat } from "../app/chat-store.ts";
-import { MessageRow, type Item, type RowActions } from "./message-row.tsx";
+import { MessageRow, PreviewRow, type Item, type RowActions } from "./message-row.tsx";
 
 /** Virtuoso's indexes only ever go down when older pages are prepended; start high. */
 const BASE_INDEX = 1_000_000_000;
@@ -168,13 +168,16 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
   // copy of the newest rows is shown in its place, so the room's first paint has its messages.
   const opensAtBottom = typeof initialIndex === "number";
   const [positioned, setPositioned] = useState(!opensAtBottom);
+  const previewedItems = useRef(items);
+  // Anything new (a message, my own pending one) and the copy is stale: the list takes over.
+  if (!positioned && items !== previewedItems.current) setPositioned(true);
   useEffect(() => {
     if (positioned) return;
     let frame = 0;
     const started = performance.now();
     const poll = () => {
       const list = scroller.current?.querySelector<HTMLElement>('[data-testid="virtuoso-item-list"]');
-      if ((list && list.style.visibility !== "hidden") || performance.now() - started > 5_000) setPositioned(true);
+      if ((list && list.style.visibility !== "hidden") || performance.now() - started > 1_500) setPositioned(true);
       else frame = requestAnimationFrame(poll);
     };
     frame = requestAnimationFrame(poll);
@@ -184,13 +187,24 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
   // A row once drawn with its author's name keeps it: when an older page lands above, regrouping
   // would shrink the row and move everything below it (the reader's place).
   const withHead = useRef(new Set<string>());
-  const renderRow = useCallback(
-    (at: number, item: Item, remember: boolean) => {
-      const prev = items[at - 1];
+  // The copy drawn until the list is positioned: the newest sent messages, grouped as the list groups them.
+  const preview = useMemo(() => {
+    if (positioned) return [];
+    const from = Math.max(0, messages.length - PREVIEW_ROWS);
+    return messages.slice(from).map((message, i) => {
+      const prev = messages[from + i - 1];
+      const grouped = Boolean(prev && prev.author.id === message.author.id && Date.parse(message.createdAt) - Date.parse(prev.createdAt) < GROUP_MS);
+      return { message, grouped };
+    });
+  }, [messages, positioned]);
+
+  const itemContent = useCallback(
+    (index: number, item: Item) => {
+      const prev = items[index - firstItemIndex - 1];
       const key = keyOf(item);
       const grouped =
         !withHead.current.has(key) && Boolean(prev && authorOf(prev) === authorOf(item) && timeOf(item) - timeOf(prev) < GROUP_MS);
-      if (!grouped && remember) withHead.current.add(key);
+      if (!grouped) withHead.current.add(key);
       const seq = item.kind === "message" ? item.message.seq : undefined;
       const marker = seq !== undefined && seq === opened.current?.firstUnreadSeq;
       return (
@@ -206,9 +220,8 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
         />
       );
     },
-    [items, myId, jumpTo, actions, connected],
+    [items, firstItemIndex, myId, jumpTo, actions, connected],
   );
-  const itemContent = useCallback((index: number, item: Item) => renderRow(index - firstItemIndex, item, true), [renderRow, firstItemIndex]);
 
   if (items.length === 0) {
     return (
@@ -222,8 +235,8 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
     <div className="list-wrap">
       {!positioned && (
         <div className="list-preview" aria-hidden="true">
-          {items.slice(-PREVIEW_ROWS).map((item, i, shown) => (
-            <div key={keyOf(item)}>{renderRow(items.length - shown.length + i, item, false)}</div>
+          {preview.map(({ message, grouped }) => (
+            <PreviewRow key={message.id} message={message} grouped={grouped} />
           ))}
         </div>
       )}

@@ -1,6 +1,7 @@
 // Runs one k6 scenario against a cluster behind Caddy and writes a dated report:
 //   bun run bench [--scenario chat] [--target bun|peer] [--compare] [--protocol v1|v2]
 //                 [--instances 2] [--set KEY=VALUE]… [--out load/results] [--delivery USERS]
+//                 [--cpu-prof DIR]
 // Starts throwaway Postgres + Redis, seeds the users the scenario needs (bun run seed),
 // starts the cluster (ours, or the Socket.IO peer from load/peers/socketio), samples CPU and
 // memory of every process while k6 runs, and writes load/results/<date>-<scenario>[-compare]/
@@ -13,10 +14,13 @@
 // --delivery USERS also runs the project's lighter load generator (scripts/bench-delivery.ts,
 // Bun clients in 2 processes, through Caddy) against each target with USERS sockets in rooms of
 // ROOM_SIZE, one message per user every SEND_EVERY_S, for when k6 itself runs out of CPU.
+// --cpu-prof DIR runs our instances under `bun --cpu-prof` (a .cpuprofile and a .md each, in DIR).
 import { mkdirSync, mkdtempSync, chmodSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import Redis from "ioredis";
+import postgres from "postgres";
 import { childEnv } from "../src/env.ts";
 import { startCluster } from "./cluster.ts";
 import { startPeerCluster } from "./peer-cluster.ts";
@@ -25,6 +29,8 @@ import { connectionSeries, cpuSeries, loadAverage, rssSeries, startSampler, summ
 import { writeReport, type TargetRun } from "./bench/report.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
+/** What load/lib/session.js's setup() logs when the chat phase starts. */
+const CHAT_PHASE_MARK = "bench: chat phase starts";
 const SCENARIOS = ["smoke", "chat", "stress", "spike", "soak"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Target = "bun" | "peer";
@@ -40,6 +46,7 @@ const { values } = parseArgs({
     set: { type: "string", multiple: true, default: [] },
     out: { type: "string", default: "load/results" },
     delivery: { type: "string" },
+    "cpu-prof": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -105,7 +112,11 @@ async function runTarget(opts: {
           instances: opts.instances,
           databaseUrl: pg.url,
           redisUrl: redis.url,
-          env: { RATE_LIMIT_MULTIPLIER: "1000", LOG_LEVEL: "warn" },
+          env: {
+            RATE_LIMIT_MULTIPLIER: "1000",
+            LOG_LEVEL: "warn",
+            ...(values["cpu-prof"] ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-md --cpu-prof-dir=${resolve(values["cpu-prof"])}` } : {}),
+          },
         })
       : await startPeerCluster({ instances: opts.instances, databaseUrl: pg.url, redisUrl: redis.url });
   const servers: Watched[] = cluster.instances.map((i) => ({ name: i.id, pid: i.proc.pid, port: i.port }));
@@ -120,6 +131,8 @@ async function runTarget(opts: {
   const summaryFile = join(opts.outDir, `k6-${target}.json`);
   const loadBefore = await loadAverage();
   try {
+    await takeStatementStats(pg.url); // start counting from here: the seed and migrations are not the load
+    await takeRedisStats(redis.url);
     const sampler = startSampler(watched, 1000);
     await Bun.sleep(1500); // a baseline before any socket opens
     log(`${target}: k6 run load/${opts.scenario}.js against ${cluster.url}`);
@@ -130,9 +143,24 @@ async function runTarget(opts: {
       stderr: "pipe",
     });
     k6Pid = proc.pid;
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    // setup() logs CHAT_PHASE_MARK once every user is signed in: CPU is counted from there,
+    // so the sign-ins (argon2, slow on purpose) are not charged to the deliveries.
+    let chatFromS = 0;
+    const readStderr = async () => {
+      let text = "";
+      const decoder = new TextDecoder();
+      const reader = proc.stderr.getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        text += decoder.decode(r.value, { stream: true });
+        if (!chatFromS && text.includes(CHAT_PHASE_MARK)) chatFromS = sampler.elapsed();
+      }
+      return text;
+    };
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), readStderr(), proc.exited]);
     const samples = await sampler.stop();
     await Bun.write(join(opts.outDir, `k6-${target}.log`), `${stdout}\n${stderr}`);
+    await Bun.write(join(opts.outDir, `pg-statements-${target}.txt`), await takeStatementStats(pg.url));
+    await Bun.write(join(opts.outDir, `redis-commands-${target}.txt`), await takeRedisStats(redis.url));
     process.stderr.write(stdout);
     const k6 = await Bun.file(summaryFile).json().catch(() => null);
     if (!k6) throw new Error(`k6 wrote no summary (exit ${code}):\n${stderr.slice(-3000)}`);
@@ -146,7 +174,8 @@ async function runTarget(opts: {
       k6ExitCode: code,
       k6,
       samples,
-      usage: summarize(samples),
+      usage: summarize(samples, chatFromS),
+      chatFromS,
       cpu: cpuSeries(samples),
       rss: rssSeries(samples),
       connections: connectionSeries(samples),
@@ -159,9 +188,44 @@ async function runTarget(opts: {
   }
 }
 
+/** Postgres's costliest statements since the last call (then reset), for the report folder. */
+async function takeStatementStats(url: string) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
+    const rows = await sql<{ calls: string; total_ms: number; mean_ms: number; rows: string; query: string }[]>`
+      SELECT calls, round(total_exec_time::numeric, 1)::float8 AS total_ms, round(mean_exec_time::numeric, 3)::float8 AS mean_ms,
+             rows, regexp_replace(query, '[[:space:]]+', ' ', 'g') AS query
+      FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25`;
+    await sql`SELECT pg_stat_statements_reset()`;
+    return rows.map((r) => `${r.total_ms} ms total, ${r.calls} calls, ${r.mean_ms} ms mean, ${r.rows} rows\n  ${r.query.slice(0, 400)}\n`).join("\n");
+  } catch (err) {
+    return `pg_stat_statements unavailable: ${String(err)}\n`;
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Redis's commands by count and time since the last call (then reset), for the report folder. */
+async function takeRedisStats(url: string) {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const info = (await redis.info("commandstats")) as string;
+    await redis.config("RESETSTAT");
+    const rows = [...info.matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm)].map((m) => ({ cmd: m[1]!, calls: Number(m[2]), usec: Number(m[3]) }));
+    rows.sort((a, b) => b.usec - a.usec);
+    return rows.map((r) => `${r.cmd.padEnd(24)} ${String(r.calls).padStart(9)} calls ${(r.usec / 1000).toFixed(1).padStart(9)} ms`).join("\n") + "\n";
+  } catch (err) {
+    return `INFO commandstats unavailable: ${String(err)}\n`;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function main() {
   if (values.help) {
-    console.log("bun run bench [--scenario smoke|chat|stress|spike|soak] [--target bun|peer] [--compare] [--protocol v1|v2] [--instances 2] [--set KEY=VALUE]…");
+    console.log("bun run bench [--scenario smoke|chat|stress|spike|soak] [--target bun|peer] [--compare] [--protocol v1|v2] [--instances 2] [--set KEY=VALUE]… [--delivery USERS] [--cpu-prof DIR]");
     return;
   }
   const { scenario, targets, protocol, instances, k6Env, deliveryUsers } = parseOptions();
@@ -181,7 +245,7 @@ async function main() {
   process.on("SIGINT", () => void teardown().then(() => process.exit(130)));
   process.on("SIGTERM", () => void teardown().then(() => process.exit(143)));
   try {
-    const [pg, redis] = await Promise.all([startPostgres(join(dir, "pg"), { maxConnections: 200 }), startRedis(mkdirp(join(dir, "redis")))]);
+    const [pg, redis] = await Promise.all([startPostgres(join(dir, "pg"), { maxConnections: 200, statementStats: true }), startRedis(mkdirp(join(dir, "redis")))]);
     stores.push(pg, redis);
     const firstUser = Number(k6Env.FIRST_USER ?? 1);
     log(`seeding ${users + firstUser - 1} users`);

@@ -39,10 +39,11 @@ const asPostgres = (cmd: string[]) => (isRoot ? ["runuser", "-u", "postgres", "-
 /**
  * `port`: a given one (default: free); an existing data directory under `dir` is reused, not
  * initialised again. `durable`: keep fsync on (data a developer keeps); off for throwaway servers.
+ * `statementStats`: load pg_stat_statements (benchmarks read where Postgres spends its time).
  */
 export async function startPostgres(
   dir: string,
-  opts: { maxConnections?: number; port?: number; durable?: boolean } = {},
+  opts: { maxConnections?: number; port?: number; durable?: boolean; statementStats?: boolean } = {},
 ): Promise<PostgresService> {
   const data = join(dir, "pg-data");
   const sockets = join(dir, "pg-sock");
@@ -71,6 +72,7 @@ export async function startPostgres(
         "-c", `max_connections=${opts.maxConnections ?? 300}`,
         ...(opts.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
         "-c", "shared_buffers=128MB",
+        ...(opts.statementStats ? ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"] : []),
       ]),
       { stdout: "ignore", stderr: "ignore" },
     );

@@ -12,6 +12,8 @@ export const env = {
   sendEveryS: Number(__ENV.SEND_EVERY_S || 5),
   httpEveryS: Number(__ENV.HTTP_EVERY_S || 10),
   drainS: Number(__ENV.DRAIN_S || 10),
+  /** Delivery latency is recorded on one receiving socket in this many (1: every socket). */
+  latencyEvery: Number(__ENV.LATENCY_EVERY || 5),
   /** First seeded user to use (user<N>@example.com), so two runs can use different users. */
   firstUser: Number(__ENV.FIRST_USER || 1),
   summaryFile: __ENV.SUMMARY_FILE || "",

@@ -15,8 +15,10 @@ export function report(plan, data) {
       fromS: w.fromS,
       toS: w.toS,
       users: w.users,
-      deliveries: count,
-      deliveriesPerSecond: +(count / (w.toS - w.fromS)).toFixed(1),
+      // Latency is sampled on one receiver in LATENCY_EVERY: scale the count back to all of them.
+      latencySamples: count,
+      deliveries: count * env.latencyEvery,
+      deliveriesPerSecond: +((count * env.latencyEvery) / (w.toS - w.fromS)).toFixed(1),
       p50: stat("med"),
       p95: stat("p(95)"),
       p99: stat("p(99)"),
@@ -47,7 +49,7 @@ export function report(plan, data) {
     target: env.target,
     baseUrl: env.baseUrl,
     at: new Date().toISOString(),
-    settings: { socketsPerVu: env.socketsPerVu, roomSize: env.roomSize, sendEveryS: env.sendEveryS, httpEveryS: env.httpEveryS, latencyP95Ms: plan.latencyP95 },
+    settings: { latencyEvery: env.latencyEvery, socketsPerVu: env.socketsPerVu, roomSize: env.roomSize, sendEveryS: env.sendEveryS, httpEveryS: env.httpEveryS, latencyP95Ms: plan.latencyP95 },
     plan: { totalUsers: plan.totalUsers, groups: plan.groups },
     passed: Object.values(thresholds).every((t) => Object.values(t).every(Boolean)),
     // A run with abortOnFail that broke a threshold was stopped by it (k6 reports no flag).

@@ -2,7 +2,8 @@
 export type WireEvent =
   | { type: "ready" }
   | { type: "joined"; ref: number | string | undefined; roomId: string; lastSeq: number }
-  | { type: "message"; roomId: string; seq: number; sentAt: number | null }
+  // roomId is left out where a frame is read by lookup (the fast path for deliveries).
+  | { type: "message"; roomId?: string; seq: number; sentAt: number | null }
   | { type: "ack"; ref: number | string | undefined; clientMsgId: string; seq: number }
   | { type: "error"; ref: number | string | undefined; code: string; message: string };
 
@@ -20,5 +21,6 @@ export interface Wire {
   parse(text: string, ws: Sender): WireEvent[];
 }
 
+export function numberAt(text: string, i: number): number | null;
 export function wireFor(target: "bun" | "peer", token: string, protocol?: "v1" | "v2"): Wire;
 export function wsUrl(target: "bun" | "peer", base: string, token: string): string;

@@ -101,6 +101,8 @@ export function startSampler(watched: () => Watched[], intervalMs = 1000) {
   })();
   return {
     samples,
+    /** Seconds since the sampler started, on the samples' clock. */
+    elapsed: () => (performance.now() - started) / 1000,
     async stop() {
       running = false;
       await loop;
@@ -109,8 +111,13 @@ export function startSampler(watched: () => Watched[], intervalMs = 1000) {
   };
 }
 
-/** CPU-seconds each process used between two samples, and its peak RSS over the samples. */
-export function summarize(samples: Sample[]) {
+/**
+ * CPU-seconds each process used from `fromS` (seconds since the sampler started: the chat
+ * phase, after k6's setup signed everyone in) to the last sample, and its peak RSS then.
+ */
+export function summarize(all: Sample[], fromS = 0) {
+  const startAt = all.findLastIndex((s) => s.t <= fromS);
+  const samples = all.slice(Math.max(0, startAt));
   const first = samples[0];
   const names = new Set(samples.flatMap((s) => Object.keys(s.procs)));
   const out: Record<string, { cpuSeconds: number; peakRssMb: number; startRssMb: number; endRssMb: number }> = {};

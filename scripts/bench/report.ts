@@ -12,7 +12,9 @@ export interface TargetRun {
   /** load/lib/summary.js's report. */
   k6: any;
   samples: Sample[];
+  /** CPU and RSS over the chat phase: from this many seconds after sampling began (k6 setup done). */
   usage: Record<string, { cpuSeconds: number; peakRssMb: number; startRssMb: number; endRssMb: number }>;
+  chatFromS: number;
   cpu: Series[];
   rss: Series[];
   /** Established TCP connections per server over time. */
@@ -265,7 +267,9 @@ export async function writeReport(opts: {
     "",
     ...runs.flatMap((r) => [`![CPU ${r.target}](cpu-${r.target}.svg)`, "", `![memory ${r.target}](memory-${r.target}.svg)`, "", `![connections ${r.target}](connections-${r.target}.svg)`, ""]),
     "Bytes are the WebSocket payloads k6 received (every frame, acks and pings included) divided by the deliveries; ",
-    "CPU and RSS come from /proc, sampled every second. Other work on the machine skews every number: see the load average.",
+    "CPU and RSS come from /proc, sampled every second, and are counted over the chat phase only (from the end of k6's setup, which signs every user in: " +
+      runs.map((r) => `${label(r.target)} ${r.chatFromS.toFixed(0)} s after sampling began`).join(", ") +
+      "). Delivery latency is sampled on one receiving socket in LATENCY_EVERY; deliveries and bytes count every socket. Other work on the machine skews every number: see the load average.",
     "",
   );
   const path = join(outDir, "report.md");

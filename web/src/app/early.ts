@@ -27,10 +27,7 @@ const roomsAnswer = rooms;
 type RoomScreenModule = typeof import("../messages/room-screen.tsx");
 let roomScreen: RoomScreenModule | undefined;
 /** The room screen's chunk, asked for at once on a room's URL (the shell modulepreloads it). */
-export const roomScreenChunk = () => {
-  const started = import("../messages/room-screen.tsx").then((m) => (roomScreen = m));
-  return started;
-};
+export const roomScreenChunk = () => import("../messages/room-screen.tsx").then((m) => (roomScreen = m));
 const roomChunk = roomId ? roomScreenChunk() : undefined;
 roomChunk?.catch(() => {});
 /** The room screen, if its chunk has been evaluated already (then it renders without suspending). */

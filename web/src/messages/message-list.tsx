@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Virtuoso, type VirtuosoHandle } from "react-virtuoso";
 import type { Message } from "../../../src/protocol.ts";
 import type { PendingMessage } from "../apply-event.ts";
+import { afterPaint } from "../app/after-paint.ts";
 import { useChat } from "../app/chat-store.ts";
 import { MessageRow, PreviewRow, type Item, type RowActions } from "./message-row.tsx";
 
@@ -168,6 +169,11 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
   // copy of the newest rows is shown in its place, so the room's first paint has its messages.
   const opensAtBottom = typeof initialIndex === "number";
   const [positioned, setPositioned] = useState(!opensAtBottom);
+  // With the copy shown, the list itself mounts after that first paint (a render of its own).
+  const [listMounted, setListMounted] = useState(positioned);
+  useEffect(() => {
+    if (!listMounted) afterPaint(() => setListMounted(true), 100);
+  }, [listMounted]);
   const previewedItems = useRef(items);
   // Anything new (a message, my own pending one) and the copy is stale: the list takes over.
   if (!positioned && items !== previewedItems.current) setPositioned(true);
@@ -240,6 +246,7 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
           ))}
         </div>
       )}
+      {listMounted && (
       <Virtuoso
         ref={virtuoso}
         className="message-list"
@@ -260,6 +267,7 @@ export function MessageList({ messages, pending, myId, lastReadSeq, reachedStart
         context={{ reachedStart }}
         components={LIST_COMPONENTS}
       />
+      )}
       {!atBottom && unseen > 0 && (
         <button type="button" className="new-below" onClick={() => virtuoso.current?.scrollToIndex({ index: "LAST", behavior: "smooth" })}>
           ↓ {unseen} new {unseen === 1 ? "message" : "messages"}

@@ -1,7 +1,7 @@
 // Runs one k6 scenario against a cluster behind Caddy and writes a dated report:
 //   bun run bench [--scenario chat] [--target bun|peer] [--compare] [--protocol v1|v2]
 //                 [--instances 2] [--set KEY=VALUE]… [--out load/results] [--delivery USERS]
-//                 [--cpu-prof DIR]
+//                 [--cpu-prof DIR] [--server-env KEY=VALUE]…
 // Starts throwaway Postgres + Redis, seeds the users the scenario needs (bun run seed),
 // starts the cluster (ours, or the Socket.IO peer from load/peers/socketio), samples CPU and
 // memory of every process while k6 runs, and writes load/results/<date>-<scenario>[-compare]/
@@ -44,6 +44,7 @@ const { values } = parseArgs({
     protocol: { type: "string", default: "v1" },
     instances: { type: "string", default: "2" },
     set: { type: "string", multiple: true, default: [] },
+    "server-env": { type: "string", multiple: true, default: [] },
     out: { type: "string", default: "load/results" },
     delivery: { type: "string" },
     "cpu-prof": { type: "string" },
@@ -74,6 +75,17 @@ function parseOptions() {
   const deliveryUsers = values.delivery === undefined ? 0 : Number(values.delivery);
   if (!Number.isInteger(deliveryUsers) || deliveryUsers < 0) throw new Error("--delivery takes a number of users");
   return { scenario, targets, protocol, instances, k6Env, deliveryUsers };
+}
+
+/** --server-env KEY=VALUE… for our instances (e.g. DB_POOL_SIZE=20), checked by src/env.ts at their start. */
+function serverEnv() {
+  const out: Record<string, string> = {};
+  for (const pair of values["server-env"] ?? []) {
+    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair);
+    if (!match) throw new Error(`--server-env takes KEY=VALUE with an upper-case key, got ${pair}`);
+    out[match[1]!] = match[2]!;
+  }
+  return out;
 }
 
 function k6Binary() {
@@ -115,6 +127,7 @@ async function runTarget(opts: {
           env: {
             RATE_LIMIT_MULTIPLIER: "1000",
             LOG_LEVEL: "warn",
+            ...serverEnv(),
             ...(values["cpu-prof"] ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-md --cpu-prof-dir=${resolve(values["cpu-prof"])}` } : {}),
           },
         })
@@ -225,7 +238,7 @@ async function takeRedisStats(url: string) {
 
 async function main() {
   if (values.help) {
-    console.log("bun run bench [--scenario smoke|chat|stress|spike|soak] [--target bun|peer] [--compare] [--protocol v1|v2] [--instances 2] [--set KEY=VALUE]… [--delivery USERS] [--cpu-prof DIR]");
+    console.log("bun run bench [--scenario smoke|chat|stress|spike|soak] [--target bun|peer] [--compare] [--protocol v1|v2] [--instances 2] [--set KEY=VALUE]… [--delivery USERS] [--cpu-prof DIR] [--server-env KEY=VALUE]…");
     return;
   }
   const { scenario, targets, protocol, instances, k6Env, deliveryUsers } = parseOptions();

@@ -66,7 +66,7 @@ const envSchema = z.object({
   RATE_LIMITS: RateLimitsOverride,
   // A Redis bucket that does not answer within this is replaced by this process's own.
   RATE_LIMIT_REDIS_TIMEOUT_MS: int(250, 10, 10_000),
-  DB_POOL_SIZE: int(10, 1, 500),
+  DB_POOL_SIZE: int(20, 1, 500),
   // Response cache (Redis, or in-process without REDIS_URL): entry lifetime, and how long
   // a cache read may take before the request goes straight to Postgres.
   RESPONSE_CACHE: z.enum(["on", "off"]).default("on"),

@@ -79,6 +79,9 @@ export function chatOptions(plan, { httpP95 = 500, connectionErrors = "rate<0.01
     deliveries_missing: ["count==0"],
     // Every message sent was acknowledged to its sender.
     messages_unacked: ["count==0"],
+    // A run that sent nothing (setup failed, nobody joined) proves nothing: it fails.
+    messages_sent: ["count>0"],
+    deliveries_received: ["count>0"],
   };
   for (const w of plan.windows) thresholds[`delivery_latency{window:${w.id}}`] = [latency(w)];
   return {

@@ -3,6 +3,7 @@
 // receive time - the echoed `sentAt`, and at the end check that every message committed
 // while they were joined reached them (room seq values from join to the room's lastSeq).
 import http from "k6/http";
+import { sleep } from "k6";
 import exec from "k6/execution";
 import { Counter, Rate, Trend } from "k6/metrics";
 import { clearInterval, setInterval, setTimeout } from "k6/timers";
@@ -53,10 +54,16 @@ export function setupFor(plan) {
         const n = env.firstUser + u;
         batch.push(["POST", `${env.baseUrl}/api/auth/login`, JSON.stringify({ email: `user${n}@example.com`, password: "password123" }), { headers: JSON_HEADERS, tags: { name: "setup login" } }]);
       }
-      for (const res of http.batch(batch)) {
+      http.batch(batch).forEach((res, k) => {
+        // 503 is the server saying "try again shortly" (a sign-in storm on a busy machine): a
+        // client does, a few times, before giving up.
+        for (let attempt = 1; res.status === 503 && attempt <= 3; attempt++) {
+          sleep(attempt);
+          res = http.request(...batch[k]);
+        }
         if (res.status !== 200) throw new Error(`login failed (${res.status}): ${res.body}. Seed users first: bun run seed -- --users ${env.firstUser + plan.totalUsers}`);
         tokens.push(res.json("token"));
-      }
+      });
     }
     const run = `${Date.now().toString(36)}`;
     const rooms = [];

@@ -51,7 +51,8 @@ export function report(plan, data) {
     at: new Date().toISOString(),
     settings: { latencyEvery: env.latencyEvery, socketsPerVu: env.socketsPerVu, roomSize: env.roomSize, sendEveryS: env.sendEveryS, httpEveryS: env.httpEveryS, latencyP95Ms: plan.latencyP95 },
     plan: { totalUsers: plan.totalUsers, groups: plan.groups },
-    passed: Object.values(thresholds).every((t) => Object.values(t).every(Boolean)),
+    // Nothing sent (setup failed before any VU ran, so thresholds had nothing to judge) is no pass.
+    passed: (value(data, "messages_sent", "count") ?? 0) > 0 && Object.values(thresholds).every((t) => Object.values(t).every(Boolean)),
     // A run with abortOnFail that broke a threshold was stopped by it (k6 reports no flag).
     aborted: plan.abortOnFail && !Object.values(thresholds).every((t) => Object.values(t).every(Boolean)),
     durationS: +((data.state?.testRunDurationMs ?? 0) / 1000).toFixed(1),

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import {
+  integer,
   bigint,
   boolean,
   customType,
@@ -73,6 +74,9 @@ export const rooms = pgTable(
     createdAt: createdAt(),
     // The room's one event counter (see DESIGN.md, "Delivery rules").
     lastSeq: counter("last_seq").notNull().default(0),
+    // Kept by a trigger on room_members (migration 0003): a room list reads it instead of
+    // counting every room's members on every request.
+    memberCount: integer("member_count").notNull().default(0),
   },
   (t) => [
     // Public rooms share one slug namespace; private rooms do not occupy it (see rooms/README.md).

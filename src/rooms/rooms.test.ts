@@ -135,6 +135,21 @@ describe("rooms over HTTP", () => {
     }
   });
 
+  test("memberCount follows joins (racing ones too), leaves and removals", async () => {
+    const room = await createRoom(other, { name: "Counted" });
+    const joiners = await Promise.all(Array.from({ length: 12 }, (_, i) => registerUser(t, `cnt${i}`)));
+    // Each joins twice at once: a repeated join adds nobody.
+    await Promise.all(joiners.flatMap((u) => [1, 2].map(() => t.call("POST", `/api/rooms/${room.id}/join`, { token: u.token }))));
+    const count = async () => (await t.call("GET", `/api/rooms/${room.id}`, { token: other.token })).body.memberCount;
+    expect(await count()).toBe(13);
+    expect((await t.call("POST", `/api/rooms/${room.id}/leave`, { token: joiners[0]!.token })).status).toBe(204);
+    expect((await t.call("POST", `/api/rooms/${room.id}/leave`, { token: joiners[0]!.token })).status).toBe(204);
+    expect((await t.call("DELETE", `/api/rooms/${room.id}/members/${joiners[1]!.id}`, { token: other.token })).status).toBe(204);
+    expect(await count()).toBe(11);
+    const listed = (await t.call("GET", "/api/rooms?limit=100", { token: outsider.token })).body.data.find((r: Room) => r.id === room.id);
+    expect(listed?.memberCount).toBe(11);
+  }, 30_000);
+
   test("join a public room once (one event), leave it (one event); private rooms stay closed", async () => {
     const room = await createRoom(owner, { name: "Joinable" });
     seen.length = 0;

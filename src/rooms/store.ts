@@ -74,7 +74,7 @@ export function createRooms(db: Db, events: DomainEvents, limiter?: RateLimiter)
 
   const viewColumns = {
     ...rowColumns,
-    memberCount: sql<number>`(select count(*)::int from ${roomMembers} m where m.room_id = ${rooms.id})`.mapWith(Number),
+    memberCount: rooms.memberCount,
     // Messages of others after my read marker, counted up to UNREAD_COUNT_MAX: a page of rooms
     // then reads at most that many rows per room from the (room_id, seq) index, however far behind I am.
     unreadCount: sql<number>`(select count(*)::int from (select 1 from ${messages} x

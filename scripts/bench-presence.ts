@@ -253,7 +253,7 @@ async function runOne(cluster: Cluster, dir: string, n: number, durationMs: numb
       accounts.push(
         ...(await Promise.all(
           Array.from({ length: Math.min(100, n - i) }, async (_, j) => {
-            const row = await users.create({ email: `bp${tag}${i + j}@example.com`, username: `bp${tag}${i + j}`, passwordHash: "unused" });
+            const { user: row } = await users.create({ email: `bp${tag}${i + j}@example.com`, username: `bp${tag}${i + j}`, passwordHash: "unused" });
             return { id: row.id, token: (await sessions.create(row.id)).token };
           }),
         )),

@@ -128,20 +128,31 @@ async function visit(context: BrowserContext, path: string): Promise<Sample> {
     const w = window as unknown as { __lcp: number; __firstMessage: number };
     w.__lcp = 0;
     w.__firstMessage = 0;
+    const trace = ((w as unknown as { __trace: string[] }).__trace = [] as string[]);
     new PerformanceObserver((list) => {
+      for (const e of list.getEntries() as (PerformanceEntry & { element?: Element; size?: number })[]) {
+        trace.push(`${Math.round(e.startTime)} LCP ${e.element ? `${e.element.tagName}.${e.element.className}` : "?"} ${e.size} px²`);
+      }
       const last = list.getEntries().at(-1) as (PerformanceEntry & { element?: Element }) | undefined;
       if (last) {
         w.__lcp = last.startTime;
         (w as unknown as { __lcpElement: string }).__lcpElement = last.element ? `${last.element.tagName}.${last.element.className}` : "?";
       }
     }).observe({ type: "largest-contentful-paint", buffered: true });
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) trace.push(`${Math.round(e.startTime)}-${Math.round(e.startTime + e.duration)} long task`);
+    }).observe({ type: "longtask", buffered: true });
     new MutationObserver((_, obs) => {
-      if (document.querySelector(".message-list [data-seq]")) {
+      // The list's rows, or the copy of the newest ones drawn while it positions itself.
+      if (document.querySelector(".message-list [data-seq], .list-preview .preview-row")) {
         w.__firstMessage = performance.now();
+        (w as unknown as { __trace: string[] }).__trace.push(`${Math.round(w.__firstMessage)} first message in the DOM`);
         obs.disconnect();
       }
     }).observe(document, { childList: true, subtree: true });
   });
+  if (values.verbose) page.on("console", (m) => m.type() === "error" && console.log(`  page error: ${m.text()}`));
+  if (values.verbose) page.on("pageerror", (e) => console.log(`  page exception: ${e.message}`));
   await page.goto(path, { waitUntil: "load" });
   await page.waitForFunction(() => (window as unknown as { __firstMessage: number }).__firstMessage > 0, null, { timeout: 60_000 });
   await page.waitForTimeout(1000);
@@ -155,6 +166,8 @@ async function visit(context: BrowserContext, path: string): Promise<Sample> {
   if (values.verbose) {
     const timeline = await page.evaluate(() => ({
       lcpElement: (window as unknown as { __lcpElement: string }).__lcpElement,
+      previewLeft: document.querySelectorAll(".list-preview").length,
+      trace: (window as unknown as { __trace: string[] }).__trace.sort((a, b) => parseInt(a) - parseInt(b)),
       resources: performance
         .getEntriesByType("resource")
         .map((e) => `${Math.round(e.startTime)}-${Math.round((e as PerformanceResourceTiming).responseEnd)} ${new URL(e.name).pathname}${new URL(e.name).search}`),

@@ -130,8 +130,12 @@ export function createApp(deps: AppDeps) {
       passwords,
       limiter,
       onSessionRevoked: (sessionId, userId) => deps.events.emit({ type: "session.revoked", sessionId, userId }),
-      // The people lookup's answers change only when someone signs up.
-      onUserCreated: () => responseCache.bump("users"),
+      // The people lookup's answers change only when someone signs up; the new member of general
+      // changes its member count and (through the user feed) nothing else yet.
+      onUserCreated: (userId, joinedRoomIds) => {
+        responseCache.bump("users");
+        for (const roomId of joinedRoomIds) deps.events.emit({ type: "room.member_joined", roomId, userId });
+      },
     }),
   );
   app.route("/api", meRoutes(sessions));

@@ -24,6 +24,32 @@ for (const driver of ["postgres", "pglite"] as Driver[]) {
       expect(cookie).toContain("SameSite=Lax");
     });
 
+    test("a new account is a member of general at once: it is in my rooms and its member count grew", async () => {
+      const before = await t.call("GET", "/api/rooms/general", { token: (await registerUser(t)).token });
+      expect(before.status).toBe(200);
+      const user = await registerUser(t);
+      const mine = await t.call("GET", "/api/rooms?mine=true", { token: user.token });
+      expect(mine.status).toBe(200);
+      expect(mine.body.data.map((r: { slug: string }) => r.slug)).toEqual(["general"]);
+      const general = await t.call("GET", "/api/rooms/general", { token: user.token });
+      expect(general.body.unreadCount).toBe(0); // members only
+      expect(general.body.memberCount).toBe(before.body.memberCount + 1);
+      // Joining again changes nothing and costs nothing.
+      const again = await t.call("POST", "/api/rooms/general/join", { token: user.token });
+      expect(again.status).toBe(200);
+      expect(again.body.memberCount).toBe(general.body.memberCount);
+    });
+
+    test("a username taken by another account is 409, and no membership is left behind for it", async () => {
+      const first = await registerUser(t);
+      const members = async () => (await t.call("GET", "/api/rooms/general", { token: first.token })).body.memberCount as number;
+      const count = await members();
+      const res = await t.call("POST", "/api/auth/register", { body: { ...newAccount(), username: first.username } });
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe("conflict");
+      expect(await members()).toBe(count);
+    });
+
     test("login, me by bearer and by cookie, logout revokes", async () => {
       const user = await registerUser(t);
       const login = await t.call("POST", "/api/auth/login", { body: { email: user.email.toUpperCase(), password: user.password } });

@@ -29,6 +29,7 @@ const register = createRoute({
   method: "post",
   path: "/register",
   tags: ["auth"],
+  description: "Creates the account, signed in, as a member of the public room `general` (in the same transaction).",
   request: { body: jsonBody(z.object({ email: Email, username: Username, password: Password }).strict()) },
   responses: { 201: jsonResponse(AuthResult, "Account created and signed in"), 400: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse },
 });
@@ -58,7 +59,8 @@ export interface AuthDeps {
   limiter: RateLimiter;
   /** Told after a logout, so every instance can close that session's sockets. */
   onSessionRevoked?: (sessionId: string, userId: string) => void;
-  onUserCreated?: () => void;
+  /** A new account, with the rooms it was made a member of (general). */
+  onUserCreated?: (userId: string, joinedRoomIds: string[]) => void;
 }
 
 export function authRoutes(deps: AuthDeps) {
@@ -81,8 +83,8 @@ export function authRoutes(deps: AuthDeps) {
     .openapi(register, async (c) => {
       await limiter.take("register", `ip:${clientIp(c)}`);
       const { email, username, password } = c.req.valid("json");
-      const user = await users.create({ email, username, passwordHash: await passwords.hash(password) });
-      deps.onUserCreated?.();
+      const { user, joinedRoomIds } = await users.create({ email, username, passwordHash: await passwords.hash(password) });
+      deps.onUserCreated?.(user.id, joinedRoomIds);
       return c.json(await signIn(c, user), 201);
     })
     .openapi(login, async (c) => {

@@ -1,6 +1,6 @@
 import { asc, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
-import { users } from "../db/schema.ts";
+import { roomMembers, rooms, users } from "../db/schema.ts";
 import { conflict, pgError, UNIQUE_VIOLATION } from "../http/errors.ts";
 
 export interface PublicUser {
@@ -8,15 +8,26 @@ export interface PublicUser {
   username: string;
 }
 
+/** The room every new account is a member of from the start (created by a migration). */
+export const DEFAULT_ROOM_SLUG = "general";
+
 export function createUsers(db: Db) {
   return {
+    /**
+     * A new account, a member of `general` in the same transaction (so nobody starts with no
+     * room at all). `joinedRoomIds` names that membership (none if the room was removed).
+     */
     async create(input: { email: string; username: string; passwordHash: string }) {
       try {
-        const [row] = await db
-          .insert(users)
-          .values(input)
-          .returning({ id: users.id, email: users.email, username: users.username });
-        return row!;
+        return await db.transaction(async (tx) => {
+          const [row] = await tx
+            .insert(users)
+            .values(input)
+            .returning({ id: users.id, email: users.email, username: users.username });
+          const [general] = await tx.select({ id: rooms.id }).from(rooms).where(eq(rooms.slug, DEFAULT_ROOM_SLUG)).limit(1);
+          if (general) await tx.insert(roomMembers).values({ roomId: general.id, userId: row!.id });
+          return { user: row!, joinedRoomIds: general ? [general.id] : [] };
+        });
       } catch (err) {
         const { code, constraint } = pgError(err);
         if (code !== UNIQUE_VIOLATION) throw err;

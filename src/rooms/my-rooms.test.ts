@@ -28,7 +28,9 @@ describe("GET /api/rooms?mine=true", () => {
     const res = await api(A, "GET", "/api/rooms?mine=true", me.token);
     expect(res.status).toBe(200);
     const ids = res.body.data.map((r: { id: string }) => r.id).sort();
-    expect(ids).toEqual([mineRoom.id, quiet.id].sort());
+    // Every account is a member of general from its registration.
+    const general = res.body.data.find((r: { slug: string }) => r.slug === "general");
+    expect(ids).toEqual([mineRoom.id, quiet.id, general.id].sort());
     const active = res.body.data.find((r: { id: string }) => r.id === mineRoom.id);
     expect(active).toMatchObject({ unreadCount: 1, lastReadSeq: 1, lastSeq: 2 });
     expect(new Date(active.lastActivityAt).getTime()).toBeGreaterThanOrEqual(new Date(posted.createdAt).getTime());

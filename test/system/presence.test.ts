@@ -27,7 +27,7 @@ async function manyUsers(count: number) {
   const tag = Math.random().toString(36).slice(2, 8);
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const row = await users.create({ email: `p${tag}${i}@example.com`, username: `p${tag}${i}`, passwordHash: "unused" });
+      const { user: row } = await users.create({ email: `p${tag}${i}@example.com`, username: `p${tag}${i}`, passwordHash: "unused" });
       return { id: row.id, username: row.username, token: (await sessions.create(row.id)).token };
     }),
   );

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Message } from "../../src/protocol.ts";
-import { applyEvent, initialState, type ChatEvent, type ChatState, type ServerFrameIn } from "./apply-event.ts";
+import { applyEvent, initialState, mergeMessages, type ChatEvent, type ChatState, type ServerFrameIn } from "./apply-event.ts";
 
 const ROOM = "room-1";
 const me = { id: "u-me", email: "me@example.com", username: "me" };
@@ -214,5 +214,31 @@ describe("applyEvent", () => {
     state = applyEvent(state, { type: "page_older", roomId: ROOM, messages: [message(49), message(50)], reachedStart: true });
     expect(state.views[ROOM]!.messages.map((m) => m.seq)).toEqual([49, 50, 51, 52]);
     expect(state.views[ROOM]!).toMatchObject({ reachedStart: true, lastSeq: 52 });
+  });
+});
+
+describe("mergeMessages", () => {
+  const seqs = (ms: Message[]) => ms.map((m) => m.seq);
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => message(from + i));
+
+  test("an older page below, new messages above: in order, the loaded messages kept as they were", () => {
+    const loaded = range(51, 100);
+    const older = mergeMessages(loaded, range(1, 50));
+    expect(seqs(older)).toEqual(range(1, 100).map((m) => m.seq));
+    expect(older[50]).toBe(loaded[0]!);
+    const newer = mergeMessages(older, [message(101), message(102)]);
+    expect(seqs(newer).slice(-3)).toEqual([100, 101, 102]);
+  });
+
+  test("overlaps, duplicates, out-of-order pages and older versions still come out once each, in order, newest version", () => {
+    const loaded = range(10, 20);
+    const edited = message(15, { content: "edited", updatedSeq: 25 });
+    const merged = mergeMessages(loaded, [message(21), message(5), edited, message(12), message(21)]);
+    expect(seqs(merged)).toEqual([5, ...range(10, 21).map((m) => m.seq)]);
+    expect(merged.find((m) => m.seq === 15)!.content).toBe("edited");
+    // An older version of 15 after the edit changes nothing.
+    expect(mergeMessages(merged, [message(15)]).find((m) => m.seq === 15)!.content).toBe("edited");
+    // A page reaching into what is loaded (seq 8..12) merges, it does not duplicate.
+    expect(seqs(mergeMessages(range(10, 20), range(8, 12)))).toEqual(range(8, 20).map((m) => m.seq));
   });
 });

@@ -105,18 +105,30 @@ function summary(room: Room & Partial<RoomSummary>, previous?: RoomSummary): Roo
 /** Inserts or replaces messages (by id, the newer version wins), keeping ascending seq order. */
 export function mergeMessages(current: Message[], incoming: Message[]): Message[] {
   if (incoming.length === 0) return current;
+  // The two common cases without a map of the whole history or a sort: an older page that lands
+  // wholly below what is loaded, and new messages wholly above it (ids are unique per seq).
+  const first = current[0]?.seq ?? Number.POSITIVE_INFINITY;
+  const last = current.at(-1)?.seq ?? 0;
+  if (ascendingUnique(incoming)) {
+    if (incoming.at(-1)!.seq < first) return incoming.concat(current);
+    if (incoming[0]!.seq > last) return current.concat(incoming);
+  }
   const byId = new Map(current.map((m) => [m.id, m]));
   let appendOnly = true;
-  const lastSeq = current.at(-1)?.seq ?? 0;
   for (const m of incoming) {
     const old = byId.get(m.id);
     if (old && versionOf(old) > versionOf(m)) continue;
-    if (old || m.seq <= lastSeq) appendOnly = false;
+    if (old || m.seq <= last) appendOnly = false;
     byId.set(m.id, m);
   }
   const merged = [...byId.values()];
   if (!appendOnly) merged.sort((a, b) => a.seq - b.seq);
   return merged;
+}
+
+function ascendingUnique(messages: Message[]): boolean {
+  for (let i = 1; i < messages.length; i++) if (messages[i]!.seq <= messages[i - 1]!.seq) return false;
+  return true;
 }
 
 /** Marks `value` as applied: the contiguous resume point moves over it and any values held above. */

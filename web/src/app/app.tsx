@@ -1,24 +1,33 @@
-import { lazy, Suspense, useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState, type ComponentProps } from "react";
+import type { Me } from "../../../src/protocol.ts";
 import { ApiError } from "../api.ts";
 import { chat, useChat } from "./chat-store.ts";
-import { earlyMe } from "./early.ts";
+import { earlyMe, loadedRoomScreen, roomScreenChunk } from "./early.ts";
 import { navigate, useRoute } from "./router.ts";
 import { Sidebar } from "../rooms/sidebar.tsx";
 
 const AuthScreen = lazy(() => import("../auth/auth-screen.tsx"));
-const RoomScreen = lazy(() => import("../messages/room-screen.tsx"));
+const LazyRoomScreen = lazy(roomScreenChunk);
+type RoomProps = ComponentProps<typeof LazyRoomScreen>;
+/** Lazy, but drawn in the same render when its chunk is in already (a room's URL starts it early). */
+function RoomScreen(props: RoomProps) {
+  const [Screen] = useState(() => loadedRoomScreen() ?? LazyRoomScreen);
+  return <Screen {...props} />;
+}
 const BrowseScreen = lazy(() => import("../rooms/browse-screen.tsx"));
 const SearchScreen = lazy(() => import("../search/search-screen.tsx"));
 const OpsScreen = lazy(() => import("../ops/ops-screen.tsx"));
 
 type Boot = "loading" | "signed-out" | "signed-in";
 
-export function App() {
+/** `initialMe`: who I am, when known before the first render (null: signed out); chat.start was called. */
+export function App({ initialMe }: { initialMe?: Me | null }) {
   const route = useRoute();
   const me = useChat((s) => s.me);
-  const [boot, setBoot] = useState<Boot>("loading");
+  const [boot, setBoot] = useState<Boot>(initialMe === undefined ? "loading" : initialMe ? "signed-in" : "signed-out");
 
   useEffect(() => {
+    if (initialMe !== undefined) return;
     earlyMe().then(
       ({ user }) => {
         chat.start(user);

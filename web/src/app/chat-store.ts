@@ -6,7 +6,8 @@ import { api, ApiError } from "../api.ts";
 import { applyEvent, initialState, type ChatEvent, type ChatState, type ServerFrameIn } from "../apply-event.ts";
 import { createOutboxSender, deleteLocalData, openOutbox, type Outbox, type OutboxEntry } from "../outbox/outbox.ts";
 import { createConnection, Disconnected, FrameError } from "../realtime/connection.ts";
-import { takeEarlyNewest, takeEarlyRooms } from "./early.ts";
+import { afterPaint } from "./after-paint.ts";
+import { arrivedNewest, takeEarlyNewest, takeEarlyRooms } from "./early.ts";
 import { notifyIfHidden } from "./notify.ts";
 
 type Listener = () => void;
@@ -99,20 +100,29 @@ export function createChatStore() {
   /** Signed in: nothing here waits for anything, so the first screen can render at once. */
   function start(me: Me) {
     dispatch({ type: "signed_in", me });
-    connection.start();
-    // The room list and the outbox fill in when they come.
+    // The room list fills in when it comes; the socket and the outbox start after the first
+    // paint (a room's page comes over HTTP; joins wait in the connection until it is open).
     roomsLoaded = loadRooms().catch(() => {});
-    outboxReady = openOutbox().then(
-      (opened) => {
-        outbox = opened;
-        const ready = (sender = createOutboxSender(opened, sendEntry));
-        void (async () => {
-          for (const entry of await opened.all()) dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
-          // Rooms joined before the outbox was open flush now (the others on their `joined`).
-          await ready.flush();
-        })().catch(() => {});
-      },
-      () => {},
+    // Signed out (or in as someone else) meanwhile: the deferred start is void.
+    const stillMe = () => state.me?.id === me.id;
+    afterPaint(() => stillMe() && connection.start());
+    outboxReady = new Promise<void>((resolve) =>
+      afterPaint(() =>
+        (stillMe() ? openOutbox() : Promise.reject(new Error("signed out")))
+          .then(
+            (opened) => {
+              outbox = opened;
+              const ready = (sender = createOutboxSender(opened, sendEntry));
+              void (async () => {
+                for (const entry of await opened.all()) dispatch({ type: "send_queued", pending: { ...entry, status: "pending" } });
+                // Rooms joined before the outbox was open flush now (the others on their `joined`).
+                await ready.flush();
+              })().catch(() => {});
+            },
+            () => {},
+          )
+          .finally(resolve),
+      ),
     );
     if (!listening) {
       listening = true;
@@ -147,6 +157,23 @@ export function createChatStore() {
     async logout() {
       await api.logout().catch(() => {});
       await signOutLocally();
+    },
+
+    /** Settles once the first room list is in (or failed). */
+    roomsReady: () => roomsLoaded,
+
+    /**
+     * Before the first render: applies the room's early newest page, if it is in and shows where
+     * the room opens (nothing unread above it), so the room is drawn with its messages at once.
+     */
+    primeRoom(roomId: string) {
+      const page = arrivedNewest(roomId);
+      const room = state.rooms[roomId];
+      if (!page || !room || state.views[roomId]?.loaded) return;
+      const oldest = page.data[0]?.seq;
+      if (room.unreadCount > 0 && page.nextCursor !== null && oldest !== undefined && oldest > room.lastReadSeq + 1) return;
+      takeEarlyNewest(roomId);
+      dispatch({ type: "page_newest", roomId, messages: page.data, reachedStart: page.nextCursor === null });
     },
 
     /** Shows a room: its newest page over HTTP, then live events resuming after it. */

@@ -28,10 +28,11 @@ export default function RoomScreen({ roomId, jumpTo }: { roomId: string; jumpTo?
   const allPending = useChat((s) => s.pending);
   const pending = useMemo(() => allPending.filter((p) => p.roomId === roomId), [allPending, roomId]);
   const [error, setError] = useState<string | null>(null);
-  const [ready, setReady] = useState(false);
+  // Ready at once when the room's page was applied before this render (see chat.primeRoom).
+  const [ready, setReady] = useState(() => Boolean(chat.getState().views[roomId]?.loaded) && jumpTo === undefined);
   const [inviting, setInviting] = useState(false);
   // The read marker as it was when the room opened (the list draws its "new messages" line there).
-  const [openedReadSeq, setOpenedReadSeq] = useState(0);
+  const [openedReadSeq, setOpenedReadSeq] = useState(() => chat.getState().rooms[roomId]?.lastReadSeq ?? 0);
 
   useEffect(() => {
     let cancelled = false;

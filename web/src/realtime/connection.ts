@@ -20,6 +20,12 @@ export interface ConnectionOptions {
   onJoined?(roomId: string): void;
   /** Closed with 4001: the session was revoked. */
   onSignedOut?(): void;
+  /**
+   * A frame the server sent that does not decode (bad JSON, a shape its schema refuses, an
+   * unknown room alias): it is dropped and reported here (default: console.error). A dropped
+   * room event leaves a hole that the next one reveals and HTTP fills.
+   */
+  onBadFrame?(error: Error, text: string): void;
   random?: () => number;
   pingEveryMs?: number;
   /** No frame for this long: the socket is dead even if the browser has not noticed. */
@@ -102,10 +108,13 @@ export function createConnection(opts: ConnectionOptions) {
     let frame: ServerFrameIn & { ref?: string | number; seq?: number };
     try {
       frame = decoder ? (decoder.decode(text) as typeof frame) : JSON.parse(text);
-    } catch {
+      if (!frame || typeof frame.event !== "string" || typeof frame.data !== "object" || frame.data === null) throw new Error("not a frame");
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (opts.onBadFrame) opts.onBadFrame(error, text);
+      else console.error(`chat: dropped a bad frame from the server (${error.message}): ${text.slice(0, 200)}`);
       return;
     }
-    if (!frame || typeof frame.event !== "string" || typeof frame.data !== "object" || frame.data === null) return;
     const ref = frame.ref === undefined ? undefined : String(frame.ref);
     if (ref && waiting.has(ref)) {
       const w = waiting.get(ref)!;

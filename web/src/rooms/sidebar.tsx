@@ -10,6 +10,11 @@ const CreateRoomDialog = lazy(() => import("./create-room-dialog.tsx"));
 const UserPickerDialog = lazy(() => import("./user-picker-dialog.tsx"));
 
 const isDirect = (room: RoomSummary) => room.slug.startsWith("dm-");
+/** The server's times are all toISOString() values: as strings they sort as the times do. */
+const byIso = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+// localeCompare builds a collator on every call; one, made on first use.
+let collator: Intl.Collator | undefined;
+const byName = { compare: (a: string, b: string) => (collator ??= new Intl.Collator()).compare(a, b) };
 
 /** A DM's name lists both people; show the other one. */
 export function roomTitle(room: RoomSummary, myName: string | undefined) {
@@ -26,7 +31,7 @@ export function Sidebar({ activeRoomId }: { activeRoomId?: string }) {
   const rooms = useMemo(
     () =>
       Object.values(roomsById).sort(
-        (a, b) => (b.lastActivityAt ?? b.createdAt).localeCompare(a.lastActivityAt ?? a.createdAt) || a.name.localeCompare(b.name),
+        (a, b) => byIso(b.lastActivityAt ?? b.createdAt, a.lastActivityAt ?? a.createdAt) || byName.compare(a.name, b.name),
       ),
     [roomsById],
   );

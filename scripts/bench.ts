@@ -144,6 +144,9 @@ async function runTarget(opts: {
   const summaryFile = join(opts.outDir, `k6-${target}.json`);
   const loadBefore = await loadAverage();
   try {
+    // Each target starts from the same settled database: what the previous run or the seed
+    // left (dead rows, stale statistics, dirty pages) is cleaned up now, not during the run.
+    await settleDatabase(pg.url);
     await takeStatementStats(pg.url); // start counting from here: the seed and migrations are not the load
     await takeRedisStats(redis.url);
     const sampler = startSampler(watched, 1000);
@@ -198,6 +201,17 @@ async function runTarget(opts: {
     };
   } finally {
     await cluster.stop();
+  }
+}
+
+/** VACUUM (ANALYZE) and a checkpoint, so neither target pays for autovacuum or writes the other caused. */
+async function settleDatabase(url: string) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe("VACUUM (ANALYZE)");
+    await sql.unsafe("CHECKPOINT");
+  } finally {
+    await sql.end();
   }
 }
 

@@ -237,7 +237,7 @@ function startInstance(spec: {
 
   const spawn = () => {
     startedAt = performance.now();
-    proc = Bun.spawn(["bun", "--max-http-header-size=65536", "src/main.ts"], {
+    proc = Bun.spawn(["bun", "--max-http-header-size=1048576", "src/main.ts"], {
       cwd: ROOT,
       env: childEnv({
         NODE_ENV: "production",

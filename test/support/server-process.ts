@@ -19,7 +19,7 @@ export interface ServerProcess {
 
 export function startServer(env: Record<string, string>): ServerProcess {
   const port = env.PORT ? Number(env.PORT) : freePort();
-  const proc = Bun.spawn(["bun", "--max-http-header-size=65536", "src/main.ts"], {
+  const proc = Bun.spawn(["bun", "--max-http-header-size=1048576", "src/main.ts"], {
     cwd: ROOT,
     env: childEnv({ LOG_LEVEL: "info", NODE_ENV: "production", PORT: String(port), ...env }),
     stdin: "ignore",

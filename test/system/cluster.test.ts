@@ -159,13 +159,13 @@ describe("cluster behind Caddy", () => {
         const byHeader = await fetch(`${base}/api/me`, { headers: { "x-padding": "a".repeat(size) } });
         const byQuery = await fetch(`${base}/api/search?q=${"a".repeat(size)}`);
         for (const res of [byHeader, byQuery]) {
-          if (base !== cluster.url && size > 64_000) continue; // past Bun's own limit only Caddy can answer
           expect(res.status).toBe(431);
           expect((await res.json()).error.code).toBe("headers_too_large");
         }
       }
     }
-    // Bun closing those connections counts against no instance either.
+    // Bun reads headers up to 1 MiB (as Caddy does) so the app answers every one of these: no
+    // connection is closed on unread bytes (a reset Caddy would count against the instance).
     const seen = new Set<string>();
     for (let i = 0; i < 40 && seen.size < 2; i++) seen.add((await call(cluster.url, "GET", "/readyz")).body.instance);
     expect([...seen].sort()).toEqual(["bun-1", "bun-2"]);

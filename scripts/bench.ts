@@ -65,24 +65,21 @@ function parseOptions() {
   if (values.set?.some((pair) => pair.startsWith("PROTOCOL="))) throw new Error("choose the encoding with --protocol, not --set PROTOCOL=");
   const instances = Number(values.instances);
   if (!Number.isInteger(instances) || instances < 1 || instances > 16) throw new Error("--instances must be 1..16");
-  const k6Env: Record<string, string> = {};
-  for (const pair of values.set ?? []) {
-    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair);
-    if (!match) throw new Error(`--set takes KEY=VALUE with an upper-case key, got ${pair}`);
-    k6Env[match[1]!] = match[2]!;
-  }
+  const k6Env = keyValues("--set", values.set);
+  // For our instances (e.g. DB_POOL_SIZE=20); src/env.ts checks them when they start.
+  const serverEnv = keyValues("--server-env", values["server-env"]);
   const targets: Target[] = values.compare ? ["bun", "peer"] : [target];
   const deliveryUsers = values.delivery === undefined ? 0 : Number(values.delivery);
   if (!Number.isInteger(deliveryUsers) || deliveryUsers < 0) throw new Error("--delivery takes a number of users");
-  return { scenario, targets, protocol, instances, k6Env, deliveryUsers };
+  return { scenario, targets, protocol, instances, k6Env, serverEnv, deliveryUsers };
 }
 
-/** --server-env KEY=VALUE… for our instances (e.g. DB_POOL_SIZE=20), checked by src/env.ts at their start. */
-function serverEnv() {
+/** KEY=VALUE pairs of a repeated flag, keys in upper case. */
+function keyValues(flag: string, pairs: string[] = []) {
   const out: Record<string, string> = {};
-  for (const pair of values["server-env"] ?? []) {
+  for (const pair of pairs) {
     const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair);
-    if (!match) throw new Error(`--server-env takes KEY=VALUE with an upper-case key, got ${pair}`);
+    if (!match) throw new Error(`${flag} takes KEY=VALUE with an upper-case key, got ${pair}`);
     out[match[1]!] = match[2]!;
   }
   return out;
@@ -112,6 +109,7 @@ async function runTarget(opts: {
   instances: number;
   k6: string;
   k6Env: Record<string, string>;
+  serverEnv: Record<string, string>;
   pg: Service;
   redis: Service;
   outDir: string;
@@ -127,7 +125,7 @@ async function runTarget(opts: {
           env: {
             RATE_LIMIT_MULTIPLIER: "1000",
             LOG_LEVEL: "warn",
-            ...serverEnv(),
+            ...opts.serverEnv,
             ...(values["cpu-prof"] ? { BUN_OPTIONS: `--cpu-prof --cpu-prof-md --cpu-prof-dir=${resolve(values["cpu-prof"])}` } : {}),
           },
         })
@@ -255,7 +253,7 @@ async function main() {
     console.log("bun run bench [--scenario smoke|chat|stress|spike|soak] [--target bun|peer] [--compare] [--protocol v1|v2] [--instances 2] [--set KEY=VALUE]… [--delivery USERS] [--cpu-prof DIR] [--server-env KEY=VALUE]…");
     return;
   }
-  const { scenario, targets, protocol, instances, k6Env, deliveryUsers } = parseOptions();
+  const { scenario, targets, protocol, instances, k6Env, serverEnv, deliveryUsers } = parseOptions();
   const k6 = k6Binary();
   const users = usersNeeded(k6, `load/${scenario}.js`, k6Env);
   const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, "-");
@@ -285,7 +283,7 @@ async function main() {
     if (seed.exitCode !== 0) throw new Error("seeding failed");
 
     const runs: TargetRun[] = [];
-    for (const target of targets) runs.push(await runTarget({ target, protocol, scenario, instances, k6, k6Env, pg, redis, outDir }));
+    for (const target of targets) runs.push(await runTarget({ target, protocol, scenario, instances, k6, k6Env, serverEnv, pg, redis, outDir }));
     // The lighter generator starts its own stores and cluster per target.
     const delivery = [];
     for (const target of deliveryUsers ? targets : []) {

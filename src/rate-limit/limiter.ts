@@ -47,6 +47,11 @@ export function createRateLimiter({ table, shared, sharedTimeoutMs, onFallback, 
     }
   }
 
+  const refuse = (kind: LimitKind, retryAfterMs: number) => {
+    onRefused?.(kind);
+    return rateLimited(retryAfterMs);
+  };
+
   /** Buckets the shared store refused after a takeSoon, and until when (ms since epoch). */
   const refusedUntil = new Map<string, number>();
   function rememberRefusal(bucket: string, retryAfterMs: number) {
@@ -68,17 +73,11 @@ export function createRateLimiter({ table, shared, sharedTimeoutMs, onFallback, 
      */
     async takeSoon(kind: LimitKind, key: string): Promise<void> {
       const bucket = `${kind}:${key}`;
-      const until = refusedUntil.get(bucket);
-      if (until !== undefined && until > Date.now()) {
-        onRefused?.(kind);
-        throw rateLimited(until - Date.now());
-      }
-      if (until !== undefined) refusedUntil.delete(bucket);
+      const waitMs = (refusedUntil.get(bucket) ?? 0) - Date.now();
+      if (waitMs > 0) throw refuse(kind, waitMs);
+      refusedUntil.delete(bucket);
       const answer = await local.check(bucket, table[kind], true);
-      if (!answer.allowed) {
-        onRefused?.(kind);
-        throw rateLimited(answer.retryAfterMs);
-      }
+      if (!answer.allowed) throw refuse(kind, answer.retryAfterMs);
       if (!shared) return;
       shared.check(bucket, table[kind], true).then(
         (settled) => {
@@ -89,18 +88,12 @@ export function createRateLimiter({ table, shared, sharedTimeoutMs, onFallback, 
     },
     async take(kind: LimitKind, key: string): Promise<void> {
       const answer = await check(kind, key, true);
-      if (!answer.allowed) {
-        onRefused?.(kind);
-        throw rateLimited(answer.retryAfterMs);
-      }
+      if (!answer.allowed) throw refuse(kind, answer.retryAfterMs);
     },
     /** Throws 429 when a take would be refused now; spends nothing. */
     async peek(kind: LimitKind, key: string): Promise<void> {
       const answer = await check(kind, key, false);
-      if (!answer.allowed) {
-        onRefused?.(kind);
-        throw rateLimited(answer.retryAfterMs);
-      }
+      if (!answer.allowed) throw refuse(kind, answer.retryAfterMs);
     },
     async reset(kind: LimitKind, key: string): Promise<void> {
       await Promise.allSettled([shared?.reset(`${kind}:${key}`), local.reset(`${kind}:${key}`)]);

@@ -110,3 +110,9 @@ test("bun run bench rejects an unknown --protocol before starting anything", () 
   expect(run.exitCode).not.toBe(0);
   expect(run.stderr.toString()).toContain("--protocol must be v1 or v2, got v3");
 });
+
+test("bun run bench rejects a --server-env that is not KEY=VALUE before starting anything", () => {
+  const run = Bun.spawnSync(["bun", "scripts/bench.ts", "--scenario", "smoke", "--server-env", "db_pool_size=20"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  expect(run.exitCode).not.toBe(0);
+  expect(run.stderr.toString()).toContain("--server-env takes KEY=VALUE with an upper-case key, got db_pool_size=20");
+});

@@ -26,6 +26,7 @@ import { startCluster } from "./cluster.ts";
 import { startPeerCluster } from "./peer-cluster.ts";
 import { startPostgres, startRedis, type Service } from "./services.ts";
 import { connectionSeries, cpuSeries, loadAverage, rssSeries, startSampler, summarize, type Watched } from "./bench/process-sampler.ts";
+import { runDelivery } from "./bench/delivery-run.ts";
 import { writeReport, type TargetRun } from "./bench/report.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -305,22 +306,16 @@ async function main() {
 }
 
 /** scripts/bench-delivery.ts at the chat scenario's shape: rooms of ROOM_SIZE, a message per user every SEND_EVERY_S. */
-async function runDeliveryBench(target: Target, protocol: Protocol, instances: number, users: number, k6Env: Record<string, string>) {
+function runDeliveryBench(target: Target, protocol: Protocol, instances: number, users: number, k6Env: Record<string, string>) {
   const roomSize = Number(k6Env.ROOM_SIZE ?? 50);
   const sendEvery = Number(k6Env.SEND_EVERY_S ?? 5);
   const args = [
-    "--target", target, "--protocol", protocol, "--caddy", "--json", "--instances", String(instances),
+    "--caddy", "--instances", String(instances),
     "--clients", String(users), "--rooms", String(Math.max(1, Math.floor(users / roomSize))),
     "--users", String(users), "--senders", String(users), "--rate", String(Math.max(1, Math.round(users / sendEvery))),
     "--duration", k6Env.DELIVERY_DURATION_S ?? "30", "--client-procs", "2",
   ];
-  log(`${target}: bun scripts/bench-delivery.ts ${args.join(" ")}`);
-  const proc = Bun.spawn(["bun", "scripts/bench-delivery.ts", ...args], { cwd: ROOT, stdout: "pipe", stderr: "inherit" });
-  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-  const start = out.indexOf("{");
-  const result = start >= 0 ? JSON.parse(out.slice(start)) : null;
-  if (!result) throw new Error(`bench-delivery (${target}) printed no report (exit ${code})`);
-  return { target, protocol: target === "bun" ? protocol : null, exitCode: code, command: `bun run bench:delivery -- ${args.join(" ")}`, result };
+  return runDelivery(target, protocol, args, (msg) => log(`${target}: ${msg}`));
 }
 
 function mkdirp(path: string) {

@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import type { Sample } from "./process-sampler.ts";
 import { lineChart, type Series } from "./svg-chart.ts";
+import type { DeliveryRun } from "./delivery-run.ts";
 
 export interface TargetRun {
   target: "bun" | "peer";
@@ -99,16 +100,6 @@ function byUsers(run: TargetRun, stat: "p50" | "p95" | "p99" | "deliveriesPerSec
 }
 
 const f = (n: unknown, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? "–" : typeof n === "number" ? n.toFixed(digits) : String(n));
-
-export interface DeliveryRun {
-  target: "bun" | "peer";
-  protocol: "v1" | "v2" | null;
-  exitCode: number;
-  command: string;
-  /** scripts/bench-delivery.ts --json; null when the run failed (see error). */
-  result: any;
-  error?: string;
-}
 
 export async function writeReport(opts: {
   outDir: string;

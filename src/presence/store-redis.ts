@@ -6,13 +6,24 @@ import { dedupeUsers, PRESENCE_TTL_MS, type PresenceStore } from "./store.ts";
 // disagree about the time, and a write that waited in a busy client's queue still
 // counts from when Redis got it.
 
-/** KEYS: room sets; ARGV: ttl ms, idle s, then one member per key. */
+/**
+ * KEYS: room sets; ARGV: ttl ms, idle s, then per key the number of its members and the
+ * members. One ZADD and one EXPIRE per room, however many of its members are refreshed.
+ */
 const WRITE = `
 local t = redis.call('TIME')
 local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, expiry, ARGV[i + 2])
+local at = 3
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[at])
+  local args = {}
+  for j = 1, n do
+    args[2 * j - 1] = expiry
+    args[2 * j] = ARGV[at + j]
+  end
+  redis.call('ZADD', key, unpack(args))
   redis.call('EXPIRE', key, ARGV[2])
+  at = at + n + 1
 end
 return #KEYS`;
 
@@ -47,8 +58,15 @@ export function createRedisPresence(client: Redis, instanceId: string, prefix = 
 
   async function write(entries: { roomId: string; user: UserRef }[]) {
     for (let i = 0; i < entries.length; i += WRITE_BATCH) {
-      const batch = entries.slice(i, i + WRITE_BATCH);
-      await redis.presenceWrite(batch.length, ...batch.map((e) => key(e.roomId)), PRESENCE_TTL_MS, idle, ...batch.map((e) => member(e.user)));
+      const byKey = new Map<string, string[]>();
+      for (const e of entries.slice(i, i + WRITE_BATCH)) {
+        const k = key(e.roomId);
+        const members = byKey.get(k);
+        if (members) members.push(member(e.user));
+        else byKey.set(k, [member(e.user)]);
+      }
+      const perKey = [...byKey.values()].flatMap((members) => [members.length, ...members]);
+      await redis.presenceWrite(byKey.size, ...byKey.keys(), PRESENCE_TTL_MS, idle, ...perKey);
     }
   }
 

@@ -6,6 +6,7 @@
 // under a mix of reads and writes like a chat client's.
 import { parseArgs } from "node:util";
 import { startCluster, type Cluster } from "./cluster.ts";
+import { intFlag } from "./bench/flags.ts";
 
 const { values } = parseArgs({
   options: {
@@ -18,11 +19,7 @@ const { values } = parseArgs({
     "write-percent": { type: "string", default: "20" },
   },
 });
-const num = (name: keyof typeof values) => {
-  const n = Number(values[name]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
+const num = (name: keyof typeof values) => intFlag(name, values[name] as string | undefined);
 const opts = {
   instances: num("instances"),
   users: num("users"),

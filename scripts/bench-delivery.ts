@@ -27,6 +27,7 @@ import type { Subprocess } from "bun";
 import { wireFor, wsUrl, type Wire, type WireEvent } from "../load/lib/wire.js";
 import { childEnv } from "../src/env.ts";
 import { createV2Decoder, PROTOCOL_V2 } from "../src/protocol-v2.ts";
+import { intFlag } from "./bench/flags.ts";
 import { startCluster } from "./cluster.ts";
 import { procStat, processTree, readLines } from "./lib/process.ts";
 import { startPeerCluster } from "./peer-cluster.ts";
@@ -317,12 +318,6 @@ function say(kind: string, data: unknown) {
 
 // ---------------------------------------------------------------- orchestrator
 
-function positiveInt(name: string, raw: string | undefined, min = 1): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${raw}`);
-  return n;
-}
-
 async function withDeadline<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
   let timer: Timer | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -510,14 +505,14 @@ async function runBench() {
     );
     return;
   }
-  const clients = positiveInt("clients", flags.clients, 2);
-  const rooms = positiveInt("rooms", flags.rooms);
-  const rate = positiveInt("rate", flags.rate);
-  const durationS = positiveInt("duration", flags.duration);
-  const instances = positiveInt("instances", flags.instances);
-  const users = positiveInt("users", flags.users ?? String(Math.min(clients, 200)));
-  const senders = positiveInt("senders", flags.senders ?? String(Math.min(clients, Math.max(rooms, Math.ceil(rate / 20)))));
-  const procs = positiveInt("client-procs", flags["client-procs"]);
+  const clients = intFlag("clients", flags.clients, 2);
+  const rooms = intFlag("rooms", flags.rooms);
+  const rate = intFlag("rate", flags.rate);
+  const durationS = intFlag("duration", flags.duration);
+  const instances = intFlag("instances", flags.instances);
+  const users = intFlag("users", flags.users ?? String(Math.min(clients, 200)));
+  const senders = intFlag("senders", flags.senders ?? String(Math.min(clients, Math.max(rooms, Math.ceil(rate / 20)))));
+  const procs = intFlag("client-procs", flags["client-procs"]);
   const target = flags.target as "bun" | "peer";
   if (target !== "bun" && target !== "peer") throw new Error("--target must be bun or peer");
   const protocol = flags.protocol;

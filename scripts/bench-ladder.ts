@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { runDelivery } from "./bench/delivery-run.ts";
+import { intFlag } from "./bench/flags.ts";
 import { summarizeLadder, type LadderRun, type StepSummary } from "./bench/ladder.ts";
 import { loadAverage } from "./bench/process-sampler.ts";
 import { lineChart } from "./bench/svg-chart.ts";
@@ -37,22 +38,16 @@ const { values } = parseArgs({
 
 const log = (msg: string) => process.stderr.write(`[ladder] ${msg}\n`);
 
-function positive(name: string, raw: string) {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${raw}`);
-  return n;
-}
-
 function parseOptions() {
-  const steps = values.steps!.split(",").map((s) => positive("steps", s.trim()));
-  const roomSize = positive("room-size", values["room-size"]!);
-  const users = positive("users", values.users!);
+  const steps = values.steps!.split(",").map((s) => intFlag("steps", s.trim()));
+  const roomSize = intFlag("room-size", values["room-size"]!);
+  const users = intFlag("users", values.users!);
   const opts = {
     steps: [...new Set(steps)].sort((a, b) => a - b),
-    repeat: positive("repeat", values.repeat!),
-    durationS: positive("duration", values.duration!),
+    repeat: intFlag("repeat", values.repeat!),
+    durationS: intFlag("duration", values.duration!),
     roomSize,
-    sendEveryS: positive("send-every", values["send-every"]!),
+    sendEveryS: intFlag("send-every", values["send-every"]!),
     users,
   };
   for (const clients of opts.steps) {
@@ -102,7 +97,7 @@ async function main() {
           result: null,
           error: String(err),
         }));
-        runs.push({ target, clients, exitCode: done.exitCode, result: done.result, command: done.command, error: "error" in done ? done.error : undefined });
+        runs.push({ target, clients, exitCode: done.exitCode, result: done.result, command: done.command, error: done.error });
         const r = done.result;
         log(`${target} ${clients}: ${r ? `p95 ${r.latencyMs.p95} ms, ${r.deliveries.received}/${r.deliveries.expected} delivered` : "failed"}`);
       }

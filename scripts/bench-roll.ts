@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { startCluster } from "./cluster.ts";
 import { rollUnderLoad } from "./roll-under-load.ts";
+import { intFlag } from "./bench/flags.ts";
 
 const { values } = parseArgs({
   options: {
@@ -15,11 +16,7 @@ const { values } = parseArgs({
     margin: { type: "string", default: "3000" },
   },
 });
-const num = (name: keyof typeof values) => {
-  const n = Number(values[name]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
+const num = (name: keyof typeof values) => intFlag(name, values[name] as string | undefined);
 
 const cluster = await startCluster({
   instances: num("instances"),

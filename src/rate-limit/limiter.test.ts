@@ -158,6 +158,36 @@ describe("rate limiter in Redis", () => {
     limiter.close();
   });
 
+  test("takes in one tick go to Redis as one script call, each bucket answered in order", async () => {
+    const r = await connect();
+    const monitor = await connect();
+    const calls: string[][] = [];
+    const m = await monitor.monitor();
+    m.on("monitor", (_time: string, args: string[]) => {
+      if (String(args[0]).toLowerCase().startsWith("eval")) calls.push(args.map(String));
+    });
+    const prefix = `t:${crypto.randomUUID()}:`;
+    const limiter = createRateLimiter({ table: table(3, 60), shared: createRedisBuckets(r, prefix), sharedTimeoutMs: 1_000 });
+    await limiter.take("send", "warm"); // ioredis's first call may carry the script itself
+    await Bun.sleep(50);
+    calls.length = 0;
+    // Five takes of one user and one of another, all started in the same tick.
+    const statuses = await Promise.all([
+      ...Array.from({ length: 5 }, () => outcome(limiter.take("send", "a"))),
+      outcome(limiter.take("send", "b")),
+    ]);
+    expect(statuses).toEqual([200, 200, 200, 429, 429, 200]);
+    await Bun.sleep(100);
+    m.disconnect();
+    expect(calls.length).toBe(1);
+    expect(calls[0]![0]!.toLowerCase()).toBe("evalsha");
+    expect(calls[0]![2]).toBe("6"); // six keys in the one call
+    // The shared bucket counted exactly the three takes it allowed.
+    expect(await outcome(limiter.take("send", "a"))).toBe(429);
+    expect(await outcome(limiter.take("send", "b"))).toBe(200);
+    limiter.close();
+  });
+
   test("while Redis stalls, this process's own buckets answer (limits still hold)", async () => {
     // A server that accepts the connection and never answers: every command hangs.
     const stalled = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });

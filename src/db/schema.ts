@@ -77,6 +77,9 @@ export const rooms = pgTable(
     // Kept by a trigger on room_members (migration 0003): a room list reads it instead of
     // counting every room's members on every request.
     memberCount: integer("member_count").notNull().default(0),
+    // Members removed from the room, ever; the same trigger (migration 0004) counts them. An
+    // instance's once-a-second membership re-check only looks again at rooms where it moved.
+    memberRemovals: counter("member_removals").notNull().default(0),
   },
   (t) => [
     // Public rooms share one slug namespace; private rooms do not occupy it (see rooms/README.md).

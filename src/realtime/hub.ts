@@ -149,9 +149,8 @@ export function createHub(opts: HubOptions) {
     if (rechecking) return; // a slow Postgres must not pile the ticks up
     rechecking = true;
     void Promise.all([
-      rechecks.catchUpRooms().catch(logError("reconcile failed")),
+      rechecks.checkRooms().catch(logError("room re-check failed")),
       rechecks.closeEndedSessions().catch(logError("session re-check failed")),
-      rechecks.dropLostMembers().catch(logError("membership re-check failed")),
     ]).finally(() => (rechecking = false));
   }
 
@@ -160,7 +159,7 @@ export function createHub(opts: HubOptions) {
     for (const room of rooms.all()) void room.sequencer.catchUp();
     presence.heartbeat();
     void rechecks.closeEndedSessions().catch(logError("session re-check failed"));
-    void rechecks.dropLostMembers().catch(logError("membership re-check failed"));
+    void rechecks.checkRooms(true).catch(logError("room re-check failed"));
   }
 
   return {

@@ -16,30 +16,57 @@ export interface RechecksOptions {
  * message never came is found here by asking Postgres about what is open.
  */
 export function createRechecks({ rooms, sessions, domain, metrics, dropUserFromRoom }: RechecksOptions) {
+  /**
+   * Per room: its member_removals when the users beside it were confirmed members. While the
+   * count stays, no membership there has ended, so only users new to the room are asked about.
+   */
+  const confirmed = new Map<string, { removals: number; users: Set<string> }>();
+
   return {
-    /** Rooms whose counter in Postgres is ahead of what they released: a bus message never came. */
-    async catchUpRooms() {
-      const open = [...rooms.all()].filter((r) => r.sequencer.lastReleased >= 0);
-      if (!open.length) return;
-      const latest = await domain.lastSeqs(open.map((r) => r.id));
+    /**
+     * One read of every open room's counter and member removals, then: rooms whose counter in
+     * Postgres is ahead of what they released (a bus message never came) catch up, and local
+     * sockets of users who are no longer members (their removal message was lost) leave. The
+     * memberships asked about are those in rooms whose removals moved, and users new to a room
+     * since the last check; `everything` asks about all (after the bus was away).
+     */
+    async checkRooms(everything = false) {
+      const open = [...rooms.all()];
+      if (!open.length) return confirmed.clear();
+      const states = await domain.roomStates(open.map((r) => r.id));
       for (const room of open) {
-        const lastSeq = latest.get(room.id);
-        if (lastSeq !== undefined && lastSeq > room.sequencer.lastReleased && rooms.get(room.id) === room) {
+        const lastSeq = states.get(room.id)?.lastSeq;
+        if (room.sequencer.lastReleased < 0 || lastSeq === undefined) continue;
+        if (lastSeq > room.sequencer.lastReleased && rooms.get(room.id) === room) {
           metrics.reconciled.inc();
           void room.sequencer.catchUp();
         }
       }
-    },
 
-    /** Local sockets of users who are no longer members (their removal message was lost). */
-    async dropLostMembers() {
-      const pairs = new Map<string, { roomId: string; userId: string }>();
-      for (const room of rooms.all()) {
-        for (const ws of room.sockets) pairs.set(`${room.id}\n${ws.data.user.id}`, { roomId: room.id, userId: ws.data.user.id });
+      const asked = new Map<string, { roomId: string; userId: string }>();
+      const next = new Map<string, { removals: number; users: Set<string> }>();
+      for (const room of open) {
+        // A room gone from Postgres has no members: every user in it is asked about (and dropped).
+        const removals = states.get(room.id)?.memberRemovals ?? -1;
+        const before = confirmed.get(room.id);
+        const known = !everything && before && before.removals === removals && removals >= 0 ? before.users : undefined;
+        const users = new Set<string>();
+        for (const ws of room.sockets) {
+          const userId = ws.data.user.id;
+          if (known?.has(userId)) users.add(userId);
+          else asked.set(`${room.id}\n${userId}`, { roomId: room.id, userId });
+        }
+        next.set(room.id, { removals, users });
       }
-      if (!pairs.size) return;
-      const kept = new Set((await domain.memberships([...pairs.values()])).map((m) => `${m.roomId}\n${m.userId}`));
-      for (const [key, { roomId, userId }] of pairs) if (!kept.has(key)) dropUserFromRoom(roomId, userId);
+      if (asked.size) {
+        const kept = new Set((await domain.memberships([...asked.values()])).map((m) => `${m.roomId}\n${m.userId}`));
+        for (const [key, { roomId, userId }] of asked) {
+          if (kept.has(key)) next.get(roomId)!.users.add(userId);
+          else dropUserFromRoom(roomId, userId);
+        }
+      }
+      confirmed.clear();
+      for (const [roomId, entry] of next) confirmed.set(roomId, entry);
     },
 
     /** Sockets of sessions revoked (the message was lost) or expired since they opened. */

@@ -72,7 +72,7 @@ export async function startPostgres(
         "-c", `max_connections=${opts.maxConnections ?? 300}`,
         ...(opts.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
         "-c", "shared_buffers=128MB",
-        ...(opts.statementStats ? ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"] : []),
+        ...(opts.statementStats ? ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all", "-c", "pg_stat_statements.track_planning=on"] : []),
       ]),
       { stdout: "ignore", stderr: "ignore" },
     );

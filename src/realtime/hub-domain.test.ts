@@ -1,16 +1,15 @@
 // The hub's re-checks ask Postgres about everything open at once: one IN-list past 65,535
 // bind parameters would fail; they bind arrays instead.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createCapabilities } from "../capabilities.ts";
 import { createRoom, joinRoom, post } from "../../test/support/chat.ts";
-import { createTestApp, registerUser, type TestApp } from "../../test/support/test-app.ts";
+import { capabilitiesOf, createTestApp, registerUser, type TestApp } from "../../test/support/test-app.ts";
 import { createHubDomain, type HubDomain } from "./hub-domain.ts";
 
 let t: TestApp;
 let domain: HubDomain;
 beforeAll(async () => {
   t = await createTestApp("postgres");
-  domain = createHubDomain(t.stores.database, createCapabilities({ env: t.env, events: t.events, ...t.stores }).messages);
+  domain = createHubDomain(t.stores.database, capabilitiesOf(t).messages);
 });
 afterAll(() => t?.close());
 

@@ -3,9 +3,8 @@
 // membership query once its users are confirmed. The open rooms and their sockets are plain
 // objects of the shape the hub keeps (rooms, sockets, each socket's user).
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createCapabilities } from "../capabilities.ts";
 import { createRoom, joinRoom, type TestUser } from "../../test/support/chat.ts";
-import { createTestApp, registerUser, type TestApp } from "../../test/support/test-app.ts";
+import { capabilitiesOf, createTestApp, registerUser, type TestApp } from "../../test/support/test-app.ts";
 import { createHubDomain, type HubDomain } from "./hub-domain.ts";
 import type { RealtimeMetrics } from "./metrics.ts";
 import { createRechecks } from "./rechecks.ts";
@@ -16,7 +15,7 @@ let t: TestApp;
 let domain: HubDomain;
 beforeAll(async () => {
   t = await createTestApp("postgres");
-  domain = createHubDomain(t.stores.database, createCapabilities({ env: t.env, events: t.events, ...t.stores }).messages);
+  domain = createHubDomain(t.stores.database, capabilitiesOf(t).messages);
 });
 afterAll(() => t?.close());
 

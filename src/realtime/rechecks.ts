@@ -47,21 +47,21 @@ export function createRechecks({ rooms, sessions, domain, metrics, dropUserFromR
       const next = new Map<string, { removals: number; users: Set<string> }>();
       for (const room of open) {
         // A room gone from Postgres has no members: every user in it is asked about (and dropped).
-        const removals = states.get(room.id)?.memberRemovals ?? -1;
+        const removals = states.get(room.id)?.memberRemovals;
         const before = confirmed.get(room.id);
-        const known = !everything && before && before.removals === removals && removals >= 0 ? before.users : undefined;
+        const known = !everything && removals !== undefined && before?.removals === removals ? before.users : undefined;
         const users = new Set<string>();
         for (const ws of room.sockets) {
           const userId = ws.data.user.id;
           if (known?.has(userId)) users.add(userId);
           else asked.set(`${room.id}\n${userId}`, { roomId: room.id, userId });
         }
-        next.set(room.id, { removals, users });
+        if (removals !== undefined) next.set(room.id, { removals, users });
       }
       if (asked.size) {
         const kept = new Set((await domain.memberships([...asked.values()])).map((m) => `${m.roomId}\n${m.userId}`));
         for (const [key, { roomId, userId }] of asked) {
-          if (kept.has(key)) next.get(roomId)!.users.add(userId);
+          if (kept.has(key)) next.get(roomId)?.users.add(userId);
           else dropUserFromRoom(roomId, userId);
         }
       }

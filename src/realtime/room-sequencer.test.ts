@@ -1,10 +1,9 @@
 // RoomSequencer against the real store: events released in counter order, holes
 // filled from Postgres, duplicates ignored, held events bounded.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createCapabilities } from "../capabilities.ts";
 import type { RoomEvent } from "../protocol.ts";
 import { createRoom, post } from "../../test/support/chat.ts";
-import { createTestApp, registerUser, type TestApp } from "../../test/support/test-app.ts";
+import { capabilitiesOf, createTestApp, registerUser, type TestApp } from "../../test/support/test-app.ts";
 import { RoomSequencer } from "./room-sequencer.ts";
 
 let t: TestApp;
@@ -19,7 +18,7 @@ beforeAll(async () => {
   const room = await createRoom(t, user);
   roomId = room.id;
   for (let i = 1; i <= 40; i++) await post(t, user, room, `m${i}`);
-  ({ eventsAfter } = createCapabilities({ env: t.env, events: t.events, ...t.stores }).messages);
+  ({ eventsAfter } = capabilitiesOf(t).messages);
   events = await eventsAfter(roomId, 0, 100);
 });
 afterAll(() => t?.close());

@@ -2,6 +2,7 @@
 // a fresh Postgres database per call (or an in-memory PGlite), a Redis key prefix of its own.
 import postgres from "postgres";
 import { createApp, type AppState } from "../../src/app.ts";
+import { createCapabilities } from "../../src/capabilities.ts";
 import { loadEnv, type Env } from "../../src/env.ts";
 import { createDomainEvents, type DomainEvents } from "../../src/events.ts";
 import { createLogger } from "../../src/log.ts";
@@ -112,6 +113,9 @@ export async function createTestApp(
 
 let counter = 0;
 /** A unique, valid account. */
+/** The app's capabilities on a test app's stores, for tests that call them without HTTP. */
+export const capabilitiesOf = (t: TestApp) => createCapabilities({ env: t.env, events: t.events, ...t.stores });
+
 export function newAccount(tag = "u") {
   const n = `${tag}${Date.now().toString(36)}${(counter++).toString(36)}${suffix().slice(0, 4)}`;
   return { email: `${n}@example.com`, username: n.slice(0, 32), password: "correct horse battery" };

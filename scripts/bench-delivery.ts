@@ -1,7 +1,7 @@
 // Real-time delivery across instances, measured end to end with real processes:
 //   bun run bench:delivery [--clients 200] [--rooms 10] [--rate 200] [--duration 10]
 //                          [--instances 2] [--users N] [--senders N] [--client-procs 1] [--caddy] [--json]
-//                          [--target bun|peer] [--protocol v1|v2] [--cpu-prof DIR]
+//                          [--target bun|peer] [--protocol v1|v2] [--cpu-prof DIR] [--perf FILE.md]
 // Starts throwaway Postgres + Redis and N instances (RATE_LIMIT_MULTIPLIER=1000),
 // registers users over HTTP, creates rooms, then K client processes (this script
 // in worker mode) open the WebSockets (spread over the instances and rooms, or all
@@ -12,6 +12,9 @@
 // report gives the bytes received per delivered message either way (frame payloads
 // plus the WebSocket frame headers, counted by the clients). --cpu-prof DIR runs the
 // instances under `bun --cpu-prof` (a .cpuprofile and a .md summary each, in DIR).
+// --perf FILE.md samples the whole machine with `perf record` while measuring and writes where
+// its CPU went, per process (instances, Caddy, Postgres, Redis, client processes), user space
+// against kernel, the kernel part by system call (scripts/lib/perf-split.ts); both targets.
 // A benchmark, not a test: it prints numbers and exits 0 unless something broke.
 // --target peer runs the same against the benchmark peer (load/peers/socketio: Node +
 // Socket.IO), with seeded users signing in instead of registering; its delivery order is not
@@ -30,6 +33,7 @@ import { createV2Decoder, PROTOCOL_V2 } from "../src/protocol-v2.ts";
 import { intFlag } from "./bench/flags.ts";
 import { startCluster } from "./cluster.ts";
 import { procStat, processTree, readLines } from "./lib/process.ts";
+import { formatSplit, PERF_HZ, recordMachine, summarizeRecording, type RoleSplit } from "./lib/perf-split.ts";
 import { startPeerCluster } from "./peer-cluster.ts";
 import { SEED_PASSWORD } from "./seed.ts";
 import { startPostgres, startRedis, type Service } from "./services.ts";
@@ -49,6 +53,7 @@ const { values: flags } = parseArgs({
     target: { type: "string", default: "bun" },
     protocol: { type: "string", default: "v1" },
     "cpu-prof": { type: "string" },
+    perf: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
     // Internal: worker mode.
     worker: { type: "string" },
@@ -501,7 +506,7 @@ async function runBench() {
     console.log(
       "bun run bench:delivery [--clients 200] [--rooms 10] [--rate 200] [--duration 10] [--instances 2]\n" +
         "                       [--users N] [--senders N] [--client-procs 1] [--caddy] [--json] [--target bun|peer]\n" +
-          "                       [--protocol v1|v2] [--cpu-prof DIR]",
+          "                       [--protocol v1|v2] [--cpu-prof DIR] [--perf FILE.md]",
     );
     return;
   }
@@ -614,6 +619,9 @@ async function runBench() {
     }, 250);
     const t0 = Date.now() + 200;
     for (const w of workers) w.tell(`go ${t0}`);
+    // Kept beside the summary, for `perf report -i` afterwards.
+    const perfData = flags.perf ? flags.perf.replace(/(\.md)?$/, ".data") : undefined;
+    const recording = perfData ? recordMachine(perfData, durationS) : undefined;
     await Bun.sleep(t0 + durationS * 1000 - Date.now());
     const sendEnd = Date.now();
     const after = await Promise.all(c.instances.map((i) => procStats(i.proc.pid)));
@@ -650,6 +658,18 @@ async function runBench() {
       if (stable && acked >= sent && received >= expectedFor(seqs)) break;
     }
     clearInterval(sampler);
+    let perfSplit: RoleSplit[] | undefined;
+    if (recording && perfData) {
+      await recording.done;
+      const roles = new Map<number, string>();
+      for (const inst of c.instances) roles.set(inst.proc.pid, inst.id);
+      for (const [k, w] of workers.entries()) roles.set(w.proc.pid, `client proc ${k}`);
+      roles.set(process.pid, "bench script");
+      for (const [role, root] of Object.entries(storePids)) if (root) for (const pid of await processTree(root)) roles.set(pid, role);
+      // A Postgres backend that closed before now (the peer's pool lets idle ones go) by its name.
+      const byName: Record<string, string> = { postgres: "postgres", "redis-server": "redis", caddy: "caddy" };
+      perfSplit = await summarizeRecording(perfData, durationS, (pid, comm) => roles.get(pid) ?? byName[comm]);
+    }
     for (const w of workers) w.tell(`finish ${JSON.stringify(seqs)}`);
     const results = await withDeadline("collecting results", 60_000, Promise.all(workers.map((w) => w.result)));
     const endStats = await Promise.all(c.instances.map((i) => procStats(i.proc.pid)));
@@ -730,8 +750,13 @@ async function runBench() {
         cpuPercent: Math.round((r.cpuMs / 1000 / ((lastAt - t0) / 1000)) * 100),
       })),
     };
-    if (flags.json) console.log(JSON.stringify(report, null, 2));
+    if (flags.json) console.log(JSON.stringify({ ...report, perf: perfSplit }, null, 2));
     else printReport(report);
+    if (flags.perf && perfSplit) {
+      const command = `bun run bench:delivery -- ${process.argv.slice(2).join(" ")}`;
+      await Bun.write(flags.perf, `# Where the machine's CPU went: ${target}, ${connected} clients\n\n\`${command}\`, perf record -a at ${PERF_HZ} Hz over the ${durationS} s of sending; load average ${loadAverage}.\n\n${formatSplit(perfSplit)}\n`);
+      log(`perf split written to ${flags.perf}`);
+    }
     // Order is part of our contract, not of the peer's: there only completeness counts.
     const orderBroken = target === "bun" ? report.order.violations : 0;
     const broken = orderBroken + report.order.duplicates + report.order.missing > 0 || received < expected;

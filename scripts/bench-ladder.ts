@@ -1,14 +1,15 @@
 // The lighter load generator, stepped up, against ours and the Socket.IO peer:
 //   bun run bench:ladder [--steps 1000,2000,3000,4000] [--repeat 2] [--duration 20]
-//                        [--room-size 50] [--send-every 5] [--users 1200] [--out load/results]
+//                        [--room-size 50] [--send-every 5] [--users 1200] [--out load/results] [--perf]
 // For when k6 runs out of CPU before the servers do (k6 parses every frame in JS): Bun clients
 // in 2 processes through Caddy, rooms of --room-size sockets, every socket sending one message
 // every --send-every seconds (the chat scenario's shape). Each step runs --repeat times per
 // target, alternating ours and the peer so drift on the machine hits both; the report takes the
 // median per step. Sockets share --users accounts, and one user's sockets all join the same room
 // (several tabs of one person), so no socket gets another room's activity. Writes
-// load/results/<date>-ladder/ (report.md, report.json, latency.svg). Loopback only, every run
-// bounded by bench-delivery's own deadlines.
+// load/results/<date>-ladder/ (report.md, report.json, latency.svg). --perf samples the whole
+// machine in every run (bench-delivery --perf) and adds where its CPU went, per process, user
+// against kernel. Loopback only, every run bounded by bench-delivery's own deadlines.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -17,6 +18,7 @@ import { intFlag } from "./bench/flags.ts";
 import { summarizeLadder, type LadderRun, type StepSummary } from "./bench/ladder.ts";
 import { loadAverage } from "./bench/process-sampler.ts";
 import { lineChart } from "./bench/svg-chart.ts";
+import type { RoleSplit } from "./lib/perf-split.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const RATIO_TARGET = 0.7;
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     "send-every": { type: "string", default: "5" },
     users: { type: "string", default: "1200" },
     out: { type: "string", default: "load/results" },
+    perf: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -71,9 +74,45 @@ function argsFor(clients: number, o: ReturnType<typeof parseOptions>) {
 const f = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
 const cpuCell = (s: StepSummary) => `${f(s.cpu.servers)} / ${f(s.cpu.postgres)} / ${f(s.cpu.redis)} / ${f(s.cpu.caddy)} / ${f(s.cpu.clients)}`;
 
+/** Median % of a core per process group over each step's runs, total (kernel part), from perf. */
+function perfSection(runs: LadderRun[]): string[] {
+  const groups: [string, (role: string) => boolean][] = [
+    ["servers", (r) => /^(bun|peer)-\d+$/.test(r)],
+    ["caddy", (r) => r === "caddy"],
+    ["postgres", (r) => r === "postgres"],
+    ["redis", (r) => r === "redis"],
+    ["generator", (r) => r.startsWith("client proc")],
+    ["all but idle", (r) => r !== "idle"],
+  ];
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? Number.NaN;
+  const cell = (rs: LadderRun[], keep: (role: string) => boolean) => {
+    const parts = rs.map((r) => (r.result?.perf ?? []).filter((x: RoleSplit) => keep(x.role)));
+    const total = median(parts.map((ps) => ps.reduce((n: number, x: RoleSplit) => n + x.cpuPercent, 0)));
+    const kernel = median(parts.map((ps) => ps.reduce((n: number, x: RoleSplit) => n + x.kernelPercent, 0)));
+    return `${f(total)} (${f(kernel)})`;
+  };
+  const rows: string[] = [];
+  for (const clients of [...new Set(runs.map((r) => r.clients))]) {
+    for (const target of ["bun", "peer"] as const) {
+      const rs = runs.filter((r) => r.clients === clients && r.target === target && r.result?.perf);
+      if (rs.length) rows.push(`| ${clients} | ${target === "bun" ? "ours" : "peer"} | ${groups.map(([, keep]) => cell(rs, keep)).join(" | ")} |`);
+    }
+  }
+  return [
+    "## Where the machine's CPU went (perf record -a, medians, % of one core: total (kernel))",
+    "",
+    `| clients | target | ${groups.map(([name]) => name).join(" | ")} |`,
+    `|---|---|${groups.map(() => "---").join("|")}|`,
+    ...rows,
+    "",
+    "Per run, with the kernel part by system call: the perf-*.md files beside this report.",
+    "",
+  ];
+}
+
 async function main() {
   if (values.help) {
-    console.log("bun run bench:ladder [--steps 1000,2000,3000,4000] [--repeat 2] [--duration 20] [--room-size 50] [--send-every 5] [--users 1200] [--out load/results]");
+    console.log("bun run bench:ladder [--steps 1000,2000,3000,4000] [--repeat 2] [--duration 20] [--room-size 50] [--send-every 5] [--users 1200] [--out load/results] [--perf]");
     return;
   }
   const o = parseOptions();
@@ -89,7 +128,7 @@ async function main() {
       // ours first on even repeats, the peer first on odd ones
       const order: LadderRun["target"][] = k % 2 ? ["peer", "bun"] : ["bun", "peer"];
       for (const target of order) {
-        const args = argsFor(clients, o);
+        const args = [...argsFor(clients, o), ...(values.perf ? ["--perf", join(outDir, `perf-${target}-${clients}-${k}.md`)] : [])];
         const done = await runDelivery(target, "v1", args, log).catch((err) => ({
           target,
           exitCode: 1,
@@ -105,7 +144,7 @@ async function main() {
   }
 
   const summary = summarizeLadder(runs, { ratioTarget: RATIO_TARGET, floorMs: FLOOR_MS, barMs: BAR_MS });
-  const command = `bun run bench:ladder -- --steps ${o.steps.join(",")} --repeat ${o.repeat} --duration ${o.durationS} --room-size ${o.roomSize} --send-every ${o.sendEveryS} --users ${o.users}`;
+  const command = `bun run bench:ladder -- --steps ${o.steps.join(",")} --repeat ${o.repeat} --duration ${o.durationS} --room-size ${o.roomSize} --send-every ${o.sendEveryS} --users ${o.users}${values.perf ? " --perf" : ""}`;
   const md = [
     "# Ladder: the lighter load generator, ours vs the Socket.IO peer",
     "",
@@ -132,6 +171,7 @@ async function main() {
     "|---|---|---|---|",
     ...summary.verdicts.map((v) => `| ${v.clients} | ${cpuCell(v.ours)} | ${cpuCell(v.peer)} | ${f(v.ours.bytesPerDelivery, 1)} / ${f(v.peer.bytesPerDelivery, 1)} |`),
     "",
+    ...(values.perf ? perfSection(runs) : []),
     "## Runs",
     "",
     "| target | clients | p50 / p95 / p99 (ms) | delivered / expected | order violations | load average after |",

@@ -175,3 +175,38 @@ export function connectionSeries(samples: Sample[]) {
     points: samples.map((s) => [+s.t.toFixed(1), s.procs[name]?.connections ?? NaN] as [number, number]),
   }));
 }
+
+export interface Drift {
+  name: string;
+  /** Median over the early and the late window, and late - early. */
+  rssMb: { early: number; late: number; change: number };
+  connections?: { early: number; late: number; change: number };
+}
+
+const medianOf = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : Number.NaN;
+};
+
+/**
+ * Memory and connection drift of each process over a long run: the median RSS (and, for a
+ * server, established connections) over `[fromS + warmS, fromS + warmS + windowS]` against
+ * the last `windowS` before `toS`. A soak passes this when neither keeps growing.
+ */
+export function drift(samples: Sample[], fromS: number, toS: number, { warmS = 60, windowS = 60 } = {}): Drift[] {
+  const inWindow = (a: number, b: number) => samples.filter((s) => s.t >= a && s.t <= b);
+  const early = inWindow(fromS + warmS, fromS + warmS + windowS);
+  const late = inWindow(toS - windowS, toS);
+  if (!early.length || !late.length) return [];
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s.procs)))];
+  const pair = (pick: (s: Sample) => number | undefined) => {
+    const a = medianOf(early.map(pick).filter((v): v is number => v !== undefined));
+    const b = medianOf(late.map(pick).filter((v): v is number => v !== undefined));
+    return { early: +a.toFixed(1), late: +b.toFixed(1), change: +(b - a).toFixed(1) };
+  };
+  return names.map((name) => {
+    const out: Drift = { name, rssMb: pair((s) => (s.procs[name] ? s.procs[name]!.rssBytes / 1048576 : undefined)) };
+    if (samples.some((s) => s.procs[name]?.connections !== undefined)) out.connections = pair((s) => s.procs[name]?.connections);
+    return out;
+  });
+}

@@ -1,7 +1,7 @@
 // Turns the k6 summaries and process samples of a bench run into report.json, report.md and
 // SVG plots in the run's folder; with two targets, also the ratios ours / peer.
 import { join } from "node:path";
-import type { Sample } from "./process-sampler.ts";
+import { drift, type Drift, type Sample } from "./process-sampler.ts";
 import { lineChart, type Series } from "./svg-chart.ts";
 import type { DeliveryRun } from "./delivery-run.ts";
 
@@ -63,6 +63,14 @@ export function derive(run: TargetRun) {
 }
 
 type Derived = ReturnType<typeof derive>;
+
+/** A long run's (a soak's) memory and connection drift, from its samples; null for short runs. */
+export function driftOf(run: TargetRun, minLoadS = 300): Drift[] | null {
+  const endS = Math.max(0, ...((run.k6.plan?.groups ?? []) as { endS: number }[]).map((g) => g.endS));
+  if (endS < minLoadS) return null;
+  const rows = drift(run.samples, run.chatFromS, run.chatFromS + endS);
+  return rows.length ? rows : null;
+}
 
 const ratio = (a: number | null | undefined, b: number | null | undefined) =>
   a === null || a === undefined || b === null || b === undefined || b === 0 ? null : +(a / b).toFixed(2);
@@ -158,7 +166,7 @@ export async function writeReport(opts: {
     targets: derived,
     ratiosOursOverPeer: cmp,
     deliveryBench: opts.delivery ?? [],
-    runs: runs.map((r) => ({ target: r.target, k6ExitCode: r.k6ExitCode, usage: r.usage, k6: r.k6 })),
+    runs: runs.map((r) => ({ target: r.target, k6ExitCode: r.k6ExitCode, usage: r.usage, drift: driftOf(r), k6: r.k6 })),
   };
   await Bun.write(join(outDir, "report.json"), JSON.stringify(json, null, 2));
 
@@ -248,6 +256,20 @@ export async function writeReport(opts: {
   md.push("", "## Processes", "", "| process | " + runs.map((r) => `${label(r.target)} CPU-s, peak RSS MB`).join(" | ") + " |", "|---|" + runs.map(() => "---|").join(""));
   const names = [...new Set(runs.flatMap((r) => Object.keys(r.usage)))];
   for (const n of names) md.push(`| ${n} | ${runs.map((r) => (r.usage[n] ? `${f(r.usage[n]!.cpuSeconds, 2)}, ${f(r.usage[n]!.peakRssMb)}` : "–")).join(" | ")} |`);
+  const drifts = runs.map((r) => ({ r, rows: driftOf(r) })).filter((d) => d.rows);
+  if (drifts.length) {
+    md.push("", "## Drift", "", "Median over the second minute of the load against its last minute: RSS in MB, and a server's established connections.", "");
+    md.push("| process | " + drifts.map(({ r }) => `${label(r.target)} RSS early → late (change)`).join(" | ") + " | connections early → late |", "|---|" + drifts.map(() => "---|").join("") + "---|");
+    const names = [...new Set(drifts.flatMap(({ rows }) => rows!.map((x) => x.name)))];
+    for (const n of names) {
+      const cells = drifts.map(({ rows }) => {
+        const x = rows!.find((y) => y.name === n);
+        return x ? `${f(x.rssMb.early)} → ${f(x.rssMb.late)} (${x.rssMb.change >= 0 ? "+" : ""}${f(x.rssMb.change)})` : "–";
+      });
+      const conn = drifts.map(({ rows }) => rows!.find((y) => y.name === n)?.connections).find(Boolean);
+      md.push(`| ${n} | ${cells.join(" | ")} | ${conn ? `${f(conn.early, 0)} → ${f(conn.late, 0)}` : "–"} |`);
+    }
+  }
   md.push(
     "",
     "## Plots",

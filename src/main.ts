@@ -25,6 +25,8 @@ const log = createLogger(env.LOG_LEVEL, { instance: instanceId });
 // A promise nobody awaited must not take every client of this instance down with it.
 process.on("unhandledRejection", (reason) => log.error("unhandled rejection", describeError(reason)));
 
+/** After the announce (two health-check intervals): requests and sockets settle within 5 s, the stores close within 5 s. */
+const DRAIN_GRACE_MS = 15_000;
 // Registered before anything slow (opening PGlite, waiting for Redis, migrating): a SIGTERM at
 // any point stops the process cleanly.
 let stores: Stores | undefined;
@@ -34,6 +36,13 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   log.info("draining", { signal });
+  // Every step of the drain has its own bound; this one is for a step that still hangs (a store
+  // that never answers): a process asked to stop must stop, so a supervisor can start another.
+  const deadlineMs = 2 * env.HEALTH_CHECK_INTERVAL_MS + DRAIN_GRACE_MS;
+  setTimeout(() => {
+    log.error("drain did not finish in time; exiting", { afterMs: deadlineMs });
+    process.exit(1);
+  }, deadlineMs).unref();
   // Once the stores are open (a SIGTERM before that is handled right after they open).
   if (!stores) return;
   await chat?.drain();

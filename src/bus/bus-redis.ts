@@ -53,7 +53,16 @@ export function createRedisBus(publisher: Redis, subscriber: Redis, prefix = "",
         set.delete(handler);
         if (set.size === 0 && handlers.get(channel) === set) {
           handlers.delete(channel);
-          await subscriber.unsubscribe(prefix + channel);
+          // Like SUBSCRIBE, an UNSUBSCRIBE waits in ioredis's queue while Redis is away: waiting
+          // for it would hold a drain until Redis is back. Messages for a channel without
+          // handlers are dropped meanwhile, and the queued command still runs on reconnect.
+          const confirmed = subscriber.unsubscribe(prefix + channel);
+          const outcome = await Promise.race([
+            confirmed.then(() => undefined, (err: Error) => err),
+            Bun.sleep(confirmWaitMs).then(() => "pending" as const),
+          ]);
+          if (outcome instanceof Error) throw outcome;
+          if (outcome === "pending") confirmed.catch(() => {});
         }
       };
     },

@@ -120,6 +120,25 @@ describe("chaos", () => {
     expect(onFirst.every((c) => c.closeCodes.includes(1012))).toBe(true);
   }, 60_000);
 
+  test("SIGTERM while Redis is down: the instance still drains, closes its sockets with 1012 and exits 0", async () => {
+    const r = await setUp(1);
+    const url = r.servers[0]!.url;
+    const user = await signUp(url);
+    const room = (await api(url, "POST", "/api/rooms", user.token, { name: `down ${Date.now()}` })).body as { id: string };
+    // A joined socket: its room's channel and the user feed are subscribed, so the drain unsubscribes.
+    const socket = await ChatClient.connect(url, user.token);
+    r.clients.push(socket);
+    await socket.join(room.id);
+    await r.redis.stop();
+    const asked = Date.now();
+    const code = await Promise.race([r.servers[0]!.stop("SIGTERM"), Bun.sleep(20_000).then(() => "still running")]);
+    expect(code).toBe(0);
+    // Two health-check intervals of announce (1 s each by default), then the rest at once.
+    expect(Date.now() - asked).toBeLessThan(6_000);
+    await socket.until(() => socket.closeCodes.length > 0, 5_000);
+    expect(socket.closeCodes[0]).toBe(1012);
+  }, 60_000);
+
   test("Redis restarts mid-stream: no socket closes, holes are filled from Postgres", async () => {
     const r = await setUp(2);
     const { room, sendClients, recvClients } = await population(r, 2, 4);

@@ -103,6 +103,9 @@ function usersNeeded(k6: string, script: string, env: Record<string, string>) {
   return vus * Number(env.SOCKETS_PER_VU ?? 10);
 }
 
+/** What a run has under way (its cluster, k6): stopped on Ctrl-C or SIGTERM before the stores. */
+const running = new Set<() => Promise<unknown> | void>();
+
 async function runTarget(opts: {
   target: Target;
   protocol: Protocol;
@@ -131,6 +134,8 @@ async function runTarget(opts: {
           },
         })
       : await startPeerCluster({ instances: opts.instances, databaseUrl: pg.url, redisUrl: redis.url });
+  const stopCluster = () => cluster.stop();
+  running.add(stopCluster);
   const servers: Watched[] = cluster.instances.map((i) => ({ name: i.id, pid: i.proc.pid, port: i.port }));
   let k6Pid = 0;
   const watched = (): Watched[] => [
@@ -158,6 +163,9 @@ async function runTarget(opts: {
       stderr: "pipe",
     });
     k6Pid = proc.pid;
+    const stopK6 = () => proc.kill("SIGKILL");
+    running.add(stopK6);
+    void proc.exited.then(() => running.delete(stopK6));
     // setup() logs CHAT_PHASE_MARK once every user is signed in: CPU is counted from there,
     // so the sign-ins (argon2, slow on purpose) are not charged to the deliveries.
     let chatFromS = 0;
@@ -199,6 +207,7 @@ async function runTarget(opts: {
       scrapes,
     };
   } finally {
+    running.delete(stopCluster);
     await cluster.stop();
   }
 }
@@ -269,6 +278,7 @@ async function main() {
   chmodSync(dir, 0o711);
   const stores: Service[] = [];
   const teardown = async () => {
+    await Promise.allSettled([...running].map(async (stop) => stop()));
     await Promise.allSettled(stores.map((s) => s.stop()));
     rmSync(dir, { recursive: true, force: true });
   };

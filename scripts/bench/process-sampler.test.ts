@@ -34,3 +34,32 @@ test("a bench report has a drift table only for runs whose load lasts five minut
   expect(driftOf(run(60))).toBeNull();
   expect(driftOf(run(360))!.find((r) => r.name === "bun-1")!.rssMb.change).toBe(24);
 });
+
+test("a tree's RSS counts shared pages once: at most the sum of its processes' RSS, and more than none", async () => {
+  const { startSampler } = await import("./process-sampler.ts");
+  // A parent with two children, all three the same binary (its file pages shared).
+  const script = "const k = () => Bun.spawn(['bun', '-e', 'await Bun.sleep(5000)']); k(); k(); await Bun.sleep(5000);";
+  const parent = Bun.spawn(["bun", "-e", script], { stdout: "ignore", stderr: "ignore" });
+  try {
+    await Bun.sleep(700);
+    const sampler = startSampler(() => [{ name: "tree", pid: parent.pid, tree: true }], 100);
+    await Bun.sleep(150);
+    const samples = await sampler.stop();
+    const rss = samples.at(-1)!.procs.tree!.rssBytes;
+    let sum = 0;
+    let members = 0;
+    for (const entry of new Bun.Glob("[0-9]*").scanSync({ cwd: "/proc", onlyFiles: false })) {
+      const stat = await Bun.file(`/proc/${entry}/stat`).text().catch(() => "");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(entry) === parent.pid || Number(fields[1]) === parent.pid) {
+        sum += Number(fields[21]) * 4096;
+        members++;
+      }
+    }
+    expect(members).toBe(3);
+    expect(rss).toBeGreaterThan(0);
+    expect(rss).toBeLessThan(sum);
+  } finally {
+    parent.kill("SIGKILL");
+  }
+});

@@ -1,6 +1,7 @@
 // CPU and memory of the processes under test, sampled from /proc while a load runs.
 // A "process" may be a tree (Postgres forks a backend per connection): its CPU is the
-// sum over its descendants, its RSS that of the root and its descendants.
+// sum over its descendants, its RSS that of the root and its descendants with shared memory
+// counted once.
 
 const TICK_MS = 10; // /proc/<pid>/stat counts in clock ticks of 1/100 s on Linux
 
@@ -57,7 +58,22 @@ async function readAll(): Promise<Map<number, ProcInfo>> {
   return out;
 }
 
-function measure(all: Map<number, ProcInfo>, w: Watched) {
+/** Private (anonymous) and shared (file, shmem) resident memory of one process, from /proc/<pid>/status. */
+async function residentParts(pid: number): Promise<{ privateBytes: number; sharedBytes: number } | null> {
+  const text = await Bun.file(`/proc/${pid}/status`).text().catch(() => "");
+  if (!text) return null;
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0) * 1024;
+  // File pages (the binary, libraries) are shared between a tree's processes too.
+  return { privateBytes: kb("RssAnon"), sharedBytes: kb("RssFile") + kb("RssShmem") };
+}
+
+/**
+ * A process's CPU and RSS; for a tree, the CPU of all its processes and their memory with the
+ * shared part counted once: Postgres backends map the same shared buffers, and summing their
+ * RSS counts those pages again for every backend that touched them (it grows with the number
+ * of backends and the pages each has read, not with memory in use).
+ */
+async function measure(all: Map<number, ProcInfo>, w: Watched) {
   if (!w.tree) {
     const p = all.get(w.pid);
     return { cpuMs: p?.cpuMs ?? 0, rssBytes: p?.rssBytes ?? 0 };
@@ -65,18 +81,25 @@ function measure(all: Map<number, ProcInfo>, w: Watched) {
   const children = new Map<number, number[]>();
   for (const [pid, p] of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
   let cpuMs = 0;
-  let rssBytes = 0;
+  const members: number[] = [];
   const stack = [w.pid];
   while (stack.length) {
     const pid = stack.pop()!;
     const p = all.get(pid);
     if (p) {
       cpuMs += p.cpuMs;
-      rssBytes += p.rssBytes;
+      members.push(pid);
     }
     stack.push(...(children.get(pid) ?? []));
   }
-  return { cpuMs, rssBytes };
+  let privateBytes = 0;
+  let sharedBytes = 0;
+  for (const part of await Promise.all(members.map(residentParts))) {
+    if (!part) continue;
+    privateBytes += part.privateBytes;
+    sharedBytes = Math.max(sharedBytes, part.sharedBytes);
+  }
+  return { cpuMs, rssBytes: privateBytes + sharedBytes };
 }
 
 /** Samples every `intervalMs` until stop(); the samples keep each process's running CPU total. */
@@ -89,7 +112,7 @@ export function startSampler(watched: () => Watched[], intervalMs = 1000) {
     const list = watched();
     const ports = list.some((w) => w.port) ? await establishedByPort() : new Map<number, number>();
     const procs: Sample["procs"] = {};
-    for (const w of list) procs[w.name] = { ...measure(all, w), ...(w.port ? { connections: ports.get(w.port) ?? 0 } : {}) };
+    for (const w of list) procs[w.name] = { ...(await measure(all, w)), ...(w.port ? { connections: ports.get(w.port) ?? 0 } : {}) };
     samples.push({ t: (performance.now() - started) / 1000, procs });
   };
   const loop = (async () => {
